@@ -1,0 +1,46 @@
+#pragma once
+/* File, number and time helpers used by both binaries. */
+
+#include <time.h>
+
+#include "macro.h"
+
+#define USEC_PER_SEC 1000000ULL
+#define USEC_PER_MSEC 1000ULL
+#define NSEC_PER_USEC 1000ULL
+#define MSEC_PER_SEC 1000ULL
+
+/* Reads the whole file name (relative to dirfd, or absolute) into a NUL-terminated buffer owned by the
+ * caller. Files larger than max bytes give -EFBIG. Works on procfs/cgroupfs files whose st_size is 0. */
+int read_full_file_at(int dirfd, const char *name, size_t max, char **ret, size_t *ret_size);
+
+/* Reads at most size-1 bytes of an already open file from offset 0 with pread() into buf and
+ * NUL-terminates it; the hot-path reader (no allocation). Returns the length, or -errno; -EFBIG when the
+ * file did not fit. */
+ssize_t pread_full(int fd, char *buf, size_t size);
+
+/* Writes data to path atomically (temporary file, fsync, rename), mode 0600. */
+int write_file_atomic(const char *path, const void *data, size_t size);
+
+/* Parses an unsigned decimal number, allowing surrounding whitespace; -EINVAL on garbage, -ERANGE on
+ * overflow. */
+int safe_atou64(const char *s, uint64_t *ret);
+int safe_atoi64(const char *s, int64_t *ret);
+int safe_atou(const char *s, unsigned *ret);
+int safe_atod(const char *s, double *ret);
+
+/* Current time of the given clock. */
+uint64_t now_usec(clockid_t clock);
+static inline int64_t now_ms(void)
+{
+        return (int64_t)(now_usec(CLOCK_REALTIME) / USEC_PER_MSEC);
+}
+
+/* Strips leading and trailing whitespace in place and returns the start. */
+char *strstrip(char *s);
+
+/* Hex encoding of size bytes into ret, which must hold 2*size+1 bytes. */
+void hexencode(const uint8_t *data, size_t size, char *ret);
+
+/* Constant-time comparison of two buffers of equal length. */
+bool memeq_consttime(const void *a, const void *b, size_t size);

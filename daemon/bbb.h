@@ -1,0 +1,44 @@
+#pragma once
+/* BigBlueButton poller: per configured server, getMeetings every interval_s on the sd-event loop, with
+ * libcurl's multi interface driven by the loop (no threads). Results go to the store and are kept in
+ * memory for correlation. OWNER: bbb helper. Contract used by daemon/main.c and daemon/ingest.c. */
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "macro.h"
+#include "store.h"
+
+#define BBB_BODY_MAX (8 * 1024 * 1024) /* larger getMeetings answers are refused */
+
+typedef struct BbbCounts {
+        int64_t meetings, participants, listeners, voice, video, moderators, breakouts;
+} BbbCounts;
+
+typedef struct BbbPoller BbbPoller;
+
+/* Starts polling every server of c on event. The poller keeps pointers into c, which must outlive it. */
+int bbb_poller_new(sd_event *event, const Config *c, Store *store, BbbPoller **ret);
+BbbPoller *bbb_poller_free(BbbPoller *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BbbPoller *, bbb_poller_free)
+/* Replaces the server list after a config reload (SIGHUP): new servers start, removed ones stop. */
+int bbb_poller_reload(BbbPoller *p, const Config *c);
+
+/* Participant count of server name at time_ms (daemon clock) when a poll is fresh (within 2 intervals)
+ * and the server is up. Returns 1 and *ret when known, 0 when unknown. */
+int bbb_poller_users_at(BbbPoller *p, const char *name, int64_t time_ms, int64_t *ret);
+
+/* Number of servers currently up, for STATUS=. */
+unsigned bbb_poller_n_up(const BbbPoller *p);
+
+/* Pure parts, unit-tested and fuzzed. */
+
+/* The getMeetings URL for server url with the checksum of algo: url + "api/getMeetings?checksum=" +
+ * hex(hash("getMeetings" + query + secret)). Returns a new string. */
+int bbb_build_url(const char *url, const char *call, const char *query, const char *secret, ChecksumAlgo algo,
+                  char **ret);
+
+/* Parses a getMeetings XML body. Returns 0 and counts; -EBADMSG for non-XML or truncated bodies;
+ * -EPROTO when returncode is FAILED (ret_error gets messageKey: message, caller frees). Counts may carry
+ * thousands separators ("1,202", "1.202"). <meetings/> or no <meetings> element mean zero. */
+int bbb_parse_meetings(const char *body, size_t size, BbbCounts *ret, char **ret_error);

@@ -1,0 +1,72 @@
+#pragma once
+/* The daemon's configuration: one declarative table of keys (type, default, bounds), the INI file
+ * (/etc/seatmeter/seatmeterd.conf, parsed with libinih), then the command line on top. OWNER: daemon-core
+ * helper. Read by every daemon module. */
+
+#include "macro.h"
+
+#define CONFIG_LISTEN_MAX 8
+#define CONFIG_NAME_MAX 64     /* agent ids and BBB server names: [A-Za-z0-9._-]{1,64} */
+#define CONFIG_URL_MAX 1024
+#define CONFIG_PATH_MAX 4096
+
+typedef enum ChecksumAlgo {
+        CHECKSUM_SHA1,
+        CHECKSUM_SHA256,
+        CHECKSUM_SHA384,
+        CHECKSUM_SHA512,
+} ChecksumAlgo;
+
+typedef struct BbbConfig {
+        char name[CONFIG_NAME_MAX + 1];
+        char url[CONFIG_URL_MAX + 1];        /* ends in "/", e.g. https://host/bigbluebutton/ */
+        char secret_file[CONFIG_PATH_MAX];
+        char *secret;                        /* loaded from secret_file; never logged or served */
+        ChecksumAlgo checksum;
+        unsigned interval_s;                 /* 1..3600, default 5 */
+} BbbConfig;
+
+typedef struct AgentConfig {
+        char id[CONFIG_NAME_MAX + 1];
+        bool has_token;
+        uint8_t token_sha256[32];
+        char bbb[CONFIG_NAME_MAX + 1];       /* empty: none */
+} AgentConfig;
+
+typedef struct Config {
+        char http[256];                      /* ADDR:PORT, default 127.0.0.1:8480 */
+        unsigned n_listen;
+        char listen[CONFIG_LISTEN_MAX][CONFIG_PATH_MAX]; /* unix:PATH, tcp:HOST:PORT, vsock:CID:PORT */
+        char db[CONFIG_PATH_MAX];
+        unsigned raw_retention_days;         /* default 14 */
+        unsigned trend_retention_days;       /* default 730 */
+        unsigned commit_interval_ms;         /* default 200: samples are committed (and acked) in batches */
+        char http_token_file[CONFIG_PATH_MAX]; /* optional bearer token for the HTTP API */
+        char *http_token;
+        char tls_cert[CONFIG_PATH_MAX], tls_key[CONFIG_PATH_MAX]; /* HTTPS when both are set */
+        char web_dir[CONFIG_PATH_MAX];       /* dashboard assets */
+        unsigned http_threads;               /* default 2 */
+        unsigned http_max_connections;       /* default 512 */
+        unsigned http_timeout_s;             /* idle connection timeout, default 15 */
+
+        unsigned n_bbb;
+        BbbConfig *bbb;
+        unsigned n_agents;
+        AgentConfig *agents;
+} Config;
+
+/* Fills in the embedded defaults ($STATE_DIRECTORY/seatmeter.db or ./seatmeter.db, and so on). */
+int config_new_defaults(Config **ret);
+/* Parses an INI file on top of c. Errors name the file and line. */
+int config_load_file(Config *c, const char *path);
+/* Checks cross references (agent bbb = names a [bbb]), loads secret files. */
+int config_finish(Config *c);
+/* Prints the effective settings (secrets and tokens redacted). */
+void config_dump(const Config *c, FILE *f);
+Config *config_free(Config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free)
+
+const AgentConfig *config_find_agent(const Config *c, const char *id);
+const BbbConfig *config_find_bbb(const Config *c, const char *name);
+const char *checksum_algo_to_string(ChecksumAlgo a);
+int checksum_algo_from_string(const char *s, ChecksumAlgo *ret);

@@ -1,0 +1,17 @@
+#pragma once
+/* The HTTP face: libmicrohttpd with its own threads, each with a read-only SQLite connection (WAL lets
+ * them read while the event loop writes), so HTTP work never stalls ingest. OWNER: http helper.
+ * Contract used by daemon/main.c. */
+
+#include "config.h"
+#include "macro.h"
+
+typedef struct Http Http;
+
+/* Starts serving on c->http (or on listen_fd when >= 0, a socket passed by systemd). db_path is the
+ * daemon's database, opened read-only per thread. */
+int http_new(const Config *c, const char *db_path, int listen_fd, Http **ret);
+Http *http_free(Http *h);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Http *, http_free)
+/* The port actually bound (for c->http with port 0 in tests). */
+unsigned http_port(const Http *h);

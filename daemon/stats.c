@@ -1,0 +1,4 @@
+/* The one instance of the daemon's counters (stats.h). */
+#include "stats.h"
+
+DaemonStats daemon_stats;

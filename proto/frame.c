@@ -1,0 +1,2 @@
+/* Placeholder until the wire helper lands the framing. */
+#include "frame.h"
