@@ -1,0 +1,29 @@
+#pragma once
+/* The agent's sampler: discovers the cgroup to watch once (own cgroup, or --cgroup PATH from the host),
+ * opens the directory fds it reads from, and then fills an AgentSample per call with pread()s and no
+ * allocation. OWNER: agent-core helper. Contract used by agent/run.c (wire) and agent/main.c. */
+
+#include "sample.h"
+
+typedef struct Sampler Sampler;
+
+typedef struct SamplerOptions {
+        const char *root;   /* read /proc and /sys under this folder (fixtures); NULL or "/" for the real ones */
+        const char *cgroup; /* watch this cgroup path (as in /proc/self/cgroup, e.g. "/lxc/ct1"); NULL: own */
+        bool include_lo;    /* keep the loopback interface in net[] */
+} SamplerOptions;
+
+/* Discovers the cgroup layout and opens what it needs. Missing or unreadable files are not errors here:
+ * they give absent values (and one warning each) when read. Returns 0, or -errno when even /proc
+ * cannot be used. */
+int sampler_new(const SamplerOptions *o, Sampler **ret);
+Sampler *sampler_free(Sampler *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Sampler *, sampler_free)
+
+/* Reads one sample (time_ms set from CLOCK_REALTIME, seq left 0 for the caller). Limits are re-read
+ * every call (they can change while running). Returns 0 or -errno on a fatal error only. */
+int sampler_read(Sampler *s, AgentSample *ret);
+
+/* The machine's identity for Hello: hostname and /etc/machine-id (under root), empty when unknown. */
+void sampler_identity(const Sampler *s, char *hostname, size_t hostname_size, char *machine_id,
+                      size_t machine_id_size);
