@@ -92,6 +92,12 @@ typedef struct AgentSample {
         AgentNetDev net[AGENT_NET_MAX];
 
         AgentPressure cpu_pressure, memory_pressure, io_pressure;
+
+        /* true when no cgroup limits the agent outside a container (a VM, a bare host): the values
+         * above are then the whole system's, from /proc, not the agent's own service cgroup. */
+        bool whole_system;
+        bool has_host_swap;
+        uint64_t host_swap_bytes; /* SwapTotal */
 } AgentSample;
 
 const char *agent_virt_to_string(AgentVirt v);

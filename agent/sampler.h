@@ -27,3 +27,19 @@ int sampler_read(Sampler *s, AgentSample *ret);
 /* The machine's identity for Hello: hostname and /etc/machine-id (under root), empty when unknown. */
 void sampler_identity(const Sampler *s, char *hostname, size_t hostname_size, char *machine_id,
                       size_t machine_id_size);
+
+/* Extras for the /proc views (not used on the hot path of "run"). */
+
+/* The folder /proc and /sys are read under, as an fd owned by the sampler. */
+int sampler_root_fd(const Sampler *s);
+
+/* A value of the cgroup's memory.stat from the last sampler_read(), by its v2 name ("active_anon",
+ * "inactive_file", "shmem", ...); v1's hierarchical total_* counterparts are looked up for v1. Returns
+ * false when unknown. */
+bool sampler_memory_stat(const Sampler *s, const char *key, uint64_t *ret);
+
+/* The CPUs the cgroup may run on (cpuset, or online CPUs), from the last sampler_read(). */
+const char *sampler_cpuset(const Sampler *s);
+
+/* Number of tasks in the cgroup (threads), or -errno. */
+int sampler_task_count(Sampler *s, unsigned *ret);

@@ -1,0 +1,130 @@
+/* See virt.h. The order follows systemd-detect-virt: OpenVZ first (its containers have neither
+ * container= nor DMI), then the container managers' own markers, then DMI, /sys/hypervisor and the
+ * CPU's hypervisor flag. */
+
+#include <fcntl.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "cgparse.h"
+#include "util.h"
+#include "virt.h"
+
+#define VIRT_ENVIRON_MAX (128U * 1024U) /* ARG_MAX-sized environments are possible; more is refused */
+#define VIRT_SMALL_MAX 256U
+
+static bool has_prefix_ci(const char *s, const char *prefix)
+{
+        return s && strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+AgentVirt virt_decide(const VirtEvidence *e)
+{
+        static const char *const other_vms[] = {"VMware", "innotek", "VirtualBox", "Xen", "Bochs",
+                                                "Parallels", "BHYVE", "Amazon EC2", "Google",
+                                                "Microsoft Corporation", "OpenStack", "Apple Virtualization"};
+
+        if (e->proc_vz && !e->proc_bc)
+                return AGENT_VIRT_OPENVZ;
+        if (!isempty(e->container)) {
+                if (streq(e->container, "lxc") || streq(e->container, "lxc-libvirt"))
+                        return AGENT_VIRT_LXC;
+                if (streq(e->container, "docker"))
+                        return AGENT_VIRT_DOCKER;
+                if (streq(e->container, "podman") || streq(e->container, "oci"))
+                        return AGENT_VIRT_PODMAN;
+                if (streq(e->container, "openvz"))
+                        return AGENT_VIRT_OPENVZ;
+                return AGENT_VIRT_CONTAINER_OTHER;
+        }
+        if (e->containerenv)
+                return AGENT_VIRT_PODMAN;
+        if (e->dockerenv)
+                return AGENT_VIRT_DOCKER;
+
+        if (has_prefix_ci(e->sys_vendor, "QEMU") || has_prefix_ci(e->product_name, "KVM") ||
+            has_prefix_ci(e->product_name, "QEMU") || has_prefix_ci(e->sys_vendor, "KVM"))
+                return AGENT_VIRT_KVM;
+        for (size_t i = 0; i < ELEMENTSOF(other_vms); i++)
+                if (has_prefix_ci(e->sys_vendor, other_vms[i]))
+                        return AGENT_VIRT_VM_OTHER;
+        if (has_prefix_ci(e->product_name, "Virtual Machine") || has_prefix_ci(e->product_name, "VMware"))
+                return AGENT_VIRT_VM_OTHER;
+        if (!isempty(e->hypervisor_type))
+                return AGENT_VIRT_VM_OTHER;
+        if (e->cpuinfo_hypervisor)
+                return AGENT_VIRT_VM_OTHER;
+        return AGENT_VIRT_NONE;
+}
+
+static bool exists_at(int root_fd, const char *path)
+{
+        struct stat st;
+        return fstatat(root_fd, path, &st, 0) >= 0;
+}
+
+/* Reads a small file into buf, stripped; false when absent or unreadable. */
+static bool read_small(int root_fd, const char *path, char *buf, size_t size)
+{
+        _cleanup_close_ int fd = openat(root_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        ssize_t n;
+
+        if (fd < 0)
+                return false;
+        n = pread_full(fd, buf, size);
+        if (n < 0)
+                return false;
+        memmove(buf, strstrip(buf), strlen(strstrip(buf)) + 1);
+        return *buf != 0;
+}
+
+/* The "flags" line of /proc/cpuinfo mentions "hypervisor". Only the first CPU's block is read. */
+static bool cpuinfo_has_hypervisor(int root_fd)
+{
+        _cleanup_close_ int fd = openat(root_fd, "proc/cpuinfo", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        char buf[16384], *line;
+        ssize_t n;
+
+        if (fd < 0)
+                return false;
+        n = pread(fd, buf, sizeof buf - 1, 0);
+        if (n <= 0)
+                return false;
+        buf[n] = 0;
+        for (line = buf; line && *line;) {
+                char *nl = strchr(line, '\n');
+                if (nl)
+                        *nl = 0;
+                if (strneq(line, "flags", 5) && strstr(line, " hypervisor"))
+                        return true;
+                line = nl ? nl + 1 : NULL;
+        }
+        return false;
+}
+
+AgentVirt virt_detect(int root_fd)
+{
+        VirtEvidence e = {0};
+        char container[VIRT_SMALL_MAX] = "", vendor[VIRT_SMALL_MAX], product[VIRT_SMALL_MAX],
+             hyp[VIRT_SMALL_MAX];
+        _cleanup_free_ char *environ_buf = NULL;
+        size_t environ_size = 0;
+
+        e.proc_vz = exists_at(root_fd, "proc/vz");
+        e.proc_bc = exists_at(root_fd, "proc/bc");
+        e.dockerenv = exists_at(root_fd, ".dockerenv");
+        e.containerenv = exists_at(root_fd, "run/.containerenv");
+        if (read_full_file_at(root_fd, "proc/1/environ", VIRT_ENVIRON_MAX, &environ_buf, &environ_size) >= 0 &&
+            cgparse_environ_get(environ_buf, environ_size, "container", container, sizeof container) >= 0)
+                e.container = container;
+        else if (read_small(root_fd, "run/systemd/container", container, sizeof container))
+                e.container = container;
+        if (read_small(root_fd, "sys/class/dmi/id/sys_vendor", vendor, sizeof vendor))
+                e.sys_vendor = vendor;
+        if (read_small(root_fd, "sys/class/dmi/id/product_name", product, sizeof product))
+                e.product_name = product;
+        if (read_small(root_fd, "sys/hypervisor/type", hyp, sizeof hyp))
+                e.hypervisor_type = hyp;
+        e.cpuinfo_hypervisor = cpuinfo_has_hypervisor(root_fd);
+        return virt_decide(&e);
+}

@@ -1,0 +1,21 @@
+#pragma once
+/* Which kind of machine the agent runs in: a container (lxc, openvz, docker, podman) or a VM (kvm/qemu,
+ * others), from the usual evidence, all read below a root fd so fixture trees can fake it. */
+
+#include "sample.h"
+
+/* Container evidence wins over VM evidence (a container in a VM is a container). Never fails: returns
+ * AGENT_VIRT_NONE when nothing points elsewhere. */
+AgentVirt virt_detect(int root_fd);
+
+/* The same decision from already read evidence (pure; used by the fuzz target and tests). Each
+ * argument may be NULL when the file is absent. */
+typedef struct VirtEvidence {
+        bool proc_vz, proc_bc;          /* /proc/vz and /proc/bc exist */
+        bool dockerenv, containerenv;   /* /.dockerenv, /run/.containerenv */
+        const char *container;          /* container= from /proc/1/environ or /run/systemd/container */
+        const char *sys_vendor, *product_name; /* /sys/class/dmi/id */
+        const char *hypervisor_type;    /* /sys/hypervisor/type */
+        bool cpuinfo_hypervisor;        /* "hypervisor" among /proc/cpuinfo flags */
+} VirtEvidence;
+AgentVirt virt_decide(const VirtEvidence *e);
