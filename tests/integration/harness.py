@@ -103,8 +103,11 @@ class Process:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=15.0):
-        """Sends sig and waits; SIGKILL after timeout. Returns the exit code (negative: killed by signal)."""
+    def stop(self, sig=None, timeout=15.0):
+        """Sends sig (default SIGTERM) and waits; SIGKILL after timeout. Returns the exit code (negative:
+        killed by signal)."""
+        if sig is None:  # not a default argument: the method signal() above shadows the module in here
+            sig = signal.SIGTERM
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
