@@ -10,6 +10,9 @@
 #include "store.h"
 
 #define BBB_BODY_MAX (8 * 1024 * 1024) /* larger getMeetings answers are refused */
+#define BBB_URL_MAX 8192                /* a request URL, checksum included */
+#define BBB_QUERY_MAX 4096              /* the query string given to bbb_build_url() */
+#define BBB_CALL_MAX 64                 /* an API call name ("getMeetings") */
 
 typedef struct BbbCounts {
         int64_t meetings, participants, listeners, voice, video, moderators, breakouts;
@@ -17,7 +20,9 @@ typedef struct BbbCounts {
 
 typedef struct BbbPoller BbbPoller;
 
-/* Starts polling every server of c on event. The poller keeps pointers into c, which must outlive it. */
+/* Starts polling every server of c on event. The poller keeps pointers into c, which must outlive it.
+ * (This implementation copies what it needs: name, url, interval and the checksummed request URL, so
+ * c may be freed after a reload.) store may be NULL: results are then only kept in memory. */
 int bbb_poller_new(sd_event *event, const Config *c, Store *store, BbbPoller **ret);
 BbbPoller *bbb_poller_free(BbbPoller *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BbbPoller *, bbb_poller_free)
@@ -31,14 +36,34 @@ int bbb_poller_users_at(BbbPoller *p, const char *name, int64_t time_ms, int64_t
 /* Number of servers currently up, for STATUS=. */
 unsigned bbb_poller_n_up(const BbbPoller *p);
 
+#define BBB_ERROR_MAX 256 /* the text kept of a failed poll */
+
+/* A server's state as the poller sees it (event-loop thread only). counts are valid only when up. */
+typedef struct BbbServerState {
+        bool up;                 /* false before the first success and after 2 failures in a row */
+        bool down;               /* judged down (2 failures in a row); both false: not judged yet */
+        unsigned failures;       /* consecutive failures */
+        int64_t last_poll_ms, last_ok_ms; /* 0: never */
+        uint64_t polls, errors;  /* since the server was added */
+        BbbCounts counts;        /* of the last successful poll */
+        char error[BBB_ERROR_MAX]; /* of the last failed poll, "" after a success */
+} BbbServerState;
+
+/* Copies the state of server name into *ret. Returns 0, or -ENOENT when no such server is polled. */
+int bbb_poller_get_state(const BbbPoller *p, const char *name, BbbServerState *ret);
+
 /* Pure parts, unit-tested and fuzzed. */
 
 /* The getMeetings URL for server url with the checksum of algo: url + "api/getMeetings?checksum=" +
- * hex(hash("getMeetings" + query + secret)). Returns a new string. */
+ * hex(hash("getMeetings" + query + secret)). Returns a new string. url gets a "/" appended when it lacks
+ * one, and "api/" unless it already ends in "/api/". A non-empty query (already URL-encoded) goes first:
+ * url + "api/" + call + "?" + query + "&checksum=" + hex. -EINVAL for a url that is not http(s), a call
+ * that is not letters, a query with spaces, '#' or control characters; -E2BIG above BBB_URL_MAX. */
 int bbb_build_url(const char *url, const char *call, const char *query, const char *secret, ChecksumAlgo algo,
                   char **ret);
 
 /* Parses a getMeetings XML body. Returns 0 and counts; -EBADMSG for non-XML or truncated bodies;
  * -EPROTO when returncode is FAILED (ret_error gets messageKey: message, caller frees). Counts may carry
- * thousands separators ("1,202", "1.202"). <meetings/> or no <meetings> element mean zero. */
+ * thousands separators ("1,202", "1.202"). <meetings/> or no <meetings> element mean zero. On -EBADMSG
+ * ret_error gets a short description too; ret_error may be NULL. Per-meeting detail: bbb-xml.h. */
 int bbb_parse_meetings(const char *body, size_t size, BbbCounts *ret, char **ret_error);
