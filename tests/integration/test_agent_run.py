@@ -23,11 +23,13 @@ _children = []
 class Process:
     """A child whose output lines are collected by a thread; always reaped (stop() or at exit)."""
 
-    def __init__(self, argv, cwd=None):
+    def __init__(self, argv, cwd=None, env=None):
         self.lines = []
         self.cond = threading.Condition()
+        e = dict(os.environ)
+        e.update(env or {})
         self.proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
+                                     stderr=subprocess.STDOUT, cwd=cwd, env=e, start_new_session=True)
         _children.append(self)
         self.thread = threading.Thread(target=self._pump, daemon=True)
         self.thread.start()
@@ -81,13 +83,13 @@ class Process:
         return self.stop(signal.SIGKILL)
 
 
-def run_agent(sock, workdir, agent_id="t1", interval_ms=20, token_file=None, args=()):
+def run_agent(sock, workdir, agent_id="t1", interval_ms=20, token_file=None, args=(), env=None):
     argv = [AGENT, "run", "--connect", "unix:" + sock, "--id", agent_id, "--interval", str(interval_ms),
             "--spool", os.path.join(workdir, "spool")]
     os.makedirs(os.path.join(workdir, "spool"), exist_ok=True)
     if token_file:
         argv += ["--token-file", token_file]
-    return Process(argv + list(args), cwd=workdir)
+    return Process(argv + list(args), cwd=workdir, env=env)
 
 
 # --- a minimal protobuf codec: enough for Frame ---------------------------------------------------
@@ -419,6 +421,32 @@ class AgentRunTest(unittest.TestCase):
         s = d.seqs()
         self.assertEqual(s[0], tenth["seq"] + 1)
         self.assertTrue(any(x > 5000 for x in s), "new samples numbered above the daemon's last_seq")
+        self.assertEqual(a.stop(), 0)
+
+    def test_notify(self):
+        path = os.path.join(self.dir, "notify")
+        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(ns.close)
+        ns.bind(path)
+        ns.settimeout(0.5)
+        a = run_agent(self.sock, self.dir, env={"NOTIFY_SOCKET": path})
+        msgs = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any("READY=1" in m for m in msgs):
+            try:
+                msgs.append(ns.recv(4096).decode())
+            except socket.timeout:
+                pass
+        self.assertTrue(any("READY=1" in m for m in msgs), msgs)
+        self.daemon()
+        while time.monotonic() < deadline and not any("STATUS=connected" in m for m in msgs):
+            try:
+                msgs.append(ns.recv(4096).decode())
+            except socket.timeout:
+                pass
+        status = [m for m in msgs if "STATUS=connected" in m]
+        self.assertTrue(status, msgs)
+        self.assertRegex(status[0], r"STATUS=connected unix:\S+, \d+ spooled, 0 dropped")
         self.assertEqual(a.stop(), 0)
 
     def test_refused(self):
