@@ -66,7 +66,41 @@ void config_dump(const Config *c, FILE *f);
 Config *config_free(Config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free)
 
+/* Sets one [daemon] key from the command line (--db, --http, --listen), checked like the file's. */
+int config_set_daemon(Config *c, const char *key, const char *value);
+/* Empties the listen list (--listen given on the command line replaces the file's list). */
+void config_clear_listen(Config *c);
+
 const AgentConfig *config_find_agent(const Config *c, const char *id);
 const BbbConfig *config_find_bbb(const Config *c, const char *name);
 const char *checksum_algo_to_string(ChecksumAlgo a);
 int checksum_algo_from_string(const char *s, ChecksumAlgo *ret);
+
+/* Agent ids and BBB server names: [A-Za-z0-9._-]{1,CONFIG_NAME_MAX}. */
+bool config_name_is_valid(const char *s);
+
+#define CONFIG_AGENTS_MAX 4096
+#define CONFIG_BBB_MAX 256
+#define CONFIG_SECRET_MAX 4096 /* BBB secret and HTTP token files */
+
+/* A parsed listen URI. */
+typedef enum ListenKind {
+        LISTEN_UNIX,
+        LISTEN_TCP,
+        LISTEN_VSOCK,
+} ListenKind;
+
+typedef struct ListenUri {
+        ListenKind kind;
+        char path[108];     /* LISTEN_UNIX: sizeof(sun_path) */
+        char host[256];     /* LISTEN_TCP: IPv4 or IPv6 literal or name, without brackets */
+        unsigned port;      /* LISTEN_TCP, LISTEN_VSOCK */
+        unsigned cid;       /* LISTEN_VSOCK */
+} ListenUri;
+
+/* Parses unix:PATH, tcp:HOST:PORT (tcp:[v6]:PORT), vsock:CID:PORT (CID a number, "local" = 1, "host" =
+ * 2, "any" = every CID). Pure; -EINVAL on bad syntax, -ENAMETOOLONG for a unix path that does not fit
+ * sun_path. */
+int listen_uri_parse(const char *s, ListenUri *ret);
+/* Parses HOST:PORT or [V6]:PORT (port 0..65535) into host (hostsz bytes) and port. */
+int host_port_parse(const char *s, char *host, size_t hostsz, unsigned *ret_port);

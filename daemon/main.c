@@ -1,8 +1,449 @@
-/* Placeholder until the daemon-core helper lands the event loop. */
+/* seatmeterd: the command line, the configuration, and the sd-event loop that ties the modules together:
+ * the store (SQLite writer, this thread only), the HTTP server (its own threads), the BBB poller and the
+ * ingest connections (on the loop), plus the systemd protocol: sockets by sd_listen_fds, READY=1,
+ * STATUS=, WATCHDOG=1, STOPPING=1, and SIGHUP reloads. Exit codes are listed in docs/daemon.md. */
+
+#include <getopt.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "bbb.h"
+#include "config-build.h"
+#include "config.h"
+#include "http.h"
+#include "ingest.h"
 #include "log.h"
+#include "stats.h"
+#include "store.h"
+#include "util.h"
+
+/* Exit codes (docs/daemon.md). */
+enum {
+        EXIT_OK = 0,
+        EXIT_CONFIG = 1,  /* the configuration is invalid (also: --verify found an error) */
+        EXIT_USAGE = 2,   /* bad command line */
+        EXIT_STORE = 3,   /* the database cannot be opened or migrated */
+        EXIT_SOCKETS = 4, /* a listening socket cannot be set up (HTTP or ingest) */
+        EXIT_RUNTIME = 5, /* the event loop failed */
+};
+
+#define STATUS_INTERVAL_USEC (5 * USEC_PER_SEC)
+#define SHUTDOWN_FLUSH_MS 3000
+#define DEFAULT_CONFIG_FILE SYSCONFDIR "/seatmeter/seatmeterd.conf"
+#define READY_LINE_MAX 4096
+
+static const char *arg_config = NULL;
+static const char *arg_db = NULL;
+static const char *arg_http = NULL;
+static char *arg_listen[CONFIG_LISTEN_MAX];
+static unsigned arg_n_listen = 0;
+static bool arg_verify = false;
+
+typedef struct Daemon {
+        sd_event *event;
+        Config *config;
+        Config **old_configs; /* kept alive: the HTTP threads may still hold pointers into them */
+        size_t n_old_configs;
+        Store *store;
+        Http *http;
+        BbbPoller *poller;
+        Ingest *ingest;
+        sd_event_source *status_timer;
+        uint64_t status_last_stored;
+        uint64_t status_last_usec;
+        double samples_per_sec;
+} Daemon;
+
+static void help(void)
+{
+        printf("seatmeterd [--config FILE] [--db PATH] [--http ADDR:PORT] [--listen URI]... [--verify]\n\n"
+               "Collects samples from seatmeter agents, polls BigBlueButton, stores both in SQLite and serves\n"
+               "them over HTTP.\n\n"
+               "  -c --config FILE     configuration file (default %s if it exists)\n"
+               "     --db PATH         SQLite database\n"
+               "     --http ADDR:PORT  HTTP address\n"
+               "     --listen URI      ingest address, repeatable, replaces the file's list:\n"
+               "                       unix:PATH, tcp:HOST:PORT, vsock:CID:PORT\n"
+               "     --verify          check the configuration, print the effective settings, exit 0 or 1\n"
+               "  -h --help            this text\n"
+               "     --version         the version\n",
+               DEFAULT_CONFIG_FILE);
+}
+
+static int parse_argv(int argc, char **argv)
+{
+        enum { ARG_DB = 0x100, ARG_HTTP, ARG_LISTEN, ARG_VERIFY, ARG_VERSION };
+        static const struct option options[] = {
+                {"config", required_argument, NULL, 'c'},   {"db", required_argument, NULL, ARG_DB},
+                {"http", required_argument, NULL, ARG_HTTP}, {"listen", required_argument, NULL, ARG_LISTEN},
+                {"verify", no_argument, NULL, ARG_VERIFY},  {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION}, {NULL, 0, NULL, 0},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case ARG_DB:
+                        arg_db = optarg;
+                        break;
+                case ARG_HTTP:
+                        arg_http = optarg;
+                        break;
+                case ARG_LISTEN:
+                        if (arg_n_listen >= CONFIG_LISTEN_MAX) {
+                                log_error("Too many --listen options (at most %d).", CONFIG_LISTEN_MAX);
+                                return -E2BIG;
+                        }
+                        arg_listen[arg_n_listen++] = optarg;
+                        break;
+                case ARG_VERIFY:
+                        arg_verify = true;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("seatmeterd %s\n", PACKAGE_VERSION);
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                log_error("Unexpected argument '%s'.", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+/* Builds the effective configuration: defaults, the file, then the command line. */
+static int load_config(Config **ret)
+{
+        _cleanup_(config_freep) Config *c = NULL;
+        const char *path = arg_config;
+        int r;
+
+        r = config_new_defaults(&c);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the default configuration: %m");
+        if (!path && access(DEFAULT_CONFIG_FILE, F_OK) == 0)
+                path = DEFAULT_CONFIG_FILE;
+        if (path) {
+                r = config_load_file(c, path);
+                if (r < 0)
+                        return r;
+        }
+        if (arg_db && (r = config_set_daemon(c, "db", arg_db)) < 0)
+                return r;
+        if (arg_http && (r = config_set_daemon(c, "http", arg_http)) < 0)
+                return r;
+        if (arg_n_listen > 0) {
+                config_clear_listen(c);
+                for (unsigned i = 0; i < arg_n_listen; i++)
+                        if ((r = config_set_daemon(c, "listen", arg_listen[i])) < 0)
+                                return r;
+        }
+        r = config_finish(c);
+        if (r < 0)
+                return log_error_errno(r, "The configuration is invalid.");
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+static void daemon_update_status(Daemon *d)
+{
+        uint64_t now = now_usec(CLOCK_MONOTONIC), stored = STATS_GET(samples_stored);
+
+        if (d->status_last_usec > 0 && now > d->status_last_usec)
+                d->samples_per_sec = (double)(stored - d->status_last_stored) * USEC_PER_SEC /
+                                     (double)(now - d->status_last_usec);
+        d->status_last_usec = now;
+        d->status_last_stored = stored;
+        (void)sd_notifyf(false, "STATUS=%u agents connected, %.1f samples/s, BBB servers up: %u/%u",
+                         ingest_n_agents(d->ingest), d->samples_per_sec, d->poller ? bbb_poller_n_up(d->poller) : 0,
+                         d->config->n_bbb);
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        daemon_update_status(userdata);
+        (void)sd_event_source_set_time_relative(s, STATUS_INTERVAL_USEC);
+        return 0;
+}
+
+static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        Daemon *d = userdata;
+        int r;
+
+        (void)sd_notify(false, "STOPPING=1\nSTATUS=Stopping: committing pending samples");
+        log_info("Received %s, stopping.", strsignal((int)si->ssi_signo));
+        r = ingest_shutdown(d->ingest, SHUTDOWN_FLUSH_MS);
+        (void)sd_event_exit(sd_event_source_get_event(s), r < 0 ? EXIT_RUNTIME : EXIT_OK);
+        return 0;
+}
+
+/* SIGHUP: a new configuration for agents, tokens and BBB servers. Addresses and the database need a
+ * restart; a bad new file is reported and the running configuration kept. */
+static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        Daemon *d = userdata;
+        _cleanup_(config_freep) Config *c = NULL;
+        Config **old;
+        int r;
+
+        (void)sd_notify(false, "RELOADING=1");
+        log_info("Received SIGHUP, reloading the configuration.");
+        r = load_config(&c);
+        if (r < 0) {
+                log_error("Keeping the running configuration.");
+                goto done;
+        }
+        if (!streq(c->db, d->config->db) || !streq(c->http, d->config->http) || c->n_listen != d->config->n_listen ||
+            memcmp(c->listen, d->config->listen, sizeof c->listen[0] * c->n_listen) != 0)
+                log_notice("Changes of db, http or listen take effect at the next restart.");
+
+        old = realloc(d->old_configs, (d->n_old_configs + 1) * sizeof *old);
+        if (!old) {
+                log_oom();
+                goto done;
+        }
+        d->old_configs = old;
+        if (d->poller) {
+                r = bbb_poller_reload(d->poller, c);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to apply the new BBB servers, keeping the old ones: %m");
+                        goto done;
+                }
+        }
+        ingest_set_config(d->ingest, c);
+        d->old_configs[d->n_old_configs++] = d->config;
+        d->config = TAKE_PTR(c);
+        log_info("Configuration reloaded: %u agents, %u BBB servers.", d->config->n_agents, d->config->n_bbb);
+done:
+        (void)sd_notify(false, "READY=1");
+        daemon_update_status(d);
+        return 0;
+}
+
+/* The "http" socket, if systemd passed one, and the ingest sockets: named "ingest", or any other stream
+ * socket of a family we speak. Returns the number of ingest sockets taken. */
+static int take_listen_fds(Daemon *d, int *ret_http_fd, char *uris, size_t uris_size)
+{
+        char **names = NULL;
+        int n, n_ingest = 0;
+
+        *ret_http_fd = -EBADF;
+        n = sd_listen_fds_with_names(true, &names);
+        if (n < 0)
+                return log_error_errno(n, "Failed to get sockets from systemd: %m");
+        for (int i = 0; i < n; i++) {
+                int fd = SD_LISTEN_FDS_START + i, r;
+                const char *name = names && names[i] ? names[i] : "unknown";
+                _cleanup_free_ char *uri = NULL;
+
+                if (streq(name, "http") && *ret_http_fd < 0 && sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0) {
+                        *ret_http_fd = fd;
+                        continue;
+                }
+                if (sd_is_socket(fd, AF_UNIX, SOCK_STREAM, 1) <= 0 && sd_is_socket(fd, AF_INET, SOCK_STREAM, 1) <= 0 &&
+                    sd_is_socket(fd, AF_INET6, SOCK_STREAM, 1) <= 0 && sd_is_socket(fd, AF_VSOCK, SOCK_STREAM, 1) <= 0) {
+                        log_warning("Ignoring socket %d ('%s') from systemd: not a listening stream socket.", fd, name);
+                        safe_close(fd);
+                        continue;
+                }
+                r = ingest_add_fd(d->ingest, fd, &uri);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to use socket %d ('%s') from systemd: %m", fd, name);
+                        continue;
+                }
+                n_ingest++;
+                if (strlen(uris) + strlen(uri) + 9 < uris_size) {
+                        strcat(uris, " listen=");
+                        strcat(uris, uri);
+                }
+        }
+        if (names) {
+                for (int i = 0; i < n; i++)
+                        free(names[i]);
+                free(names);
+        }
+        return n_ingest;
+}
+
+/* "ADDR:PORT" of a bound socket. */
+static void describe_http(int fd, const Config *c, const Http *h, char *buf, size_t size)
+{
+        struct sockaddr_storage sa = {0};
+        socklen_t len = sizeof sa;
+        char host[INET6_ADDRSTRLEN];
+
+        if (fd >= 0 && getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
+                if (sa.ss_family == AF_INET) {
+                        const struct sockaddr_in *a = (const void *)&sa;
+                        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+                        snprintf(buf, size, "%s:%u", host, ntohs(a->sin_port));
+                        return;
+                }
+                if (sa.ss_family == AF_INET6) {
+                        const struct sockaddr_in6 *a = (const void *)&sa;
+                        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+                        snprintf(buf, size, "[%s]:%u", host, ntohs(a->sin6_port));
+                        return;
+                }
+        }
+        {
+                char h_[256];
+                unsigned port;
+                if (host_port_parse(c->http, h_, sizeof h_, &port) == 0)
+                        snprintf(buf, size, strchr(h_, ':') ? "[%s]:%u" : "%s:%u", h_, h ? http_port(h) : port);
+                else
+                        snprintf(buf, size, "%s", c->http);
+        }
+}
+
+static Daemon *daemon_free(Daemon *d)
+{
+        if (!d)
+                return NULL;
+        d->status_timer = sd_event_source_disable_unref(d->status_timer);
+        d->ingest = ingest_free(d->ingest);
+        d->poller = bbb_poller_free(d->poller);
+        d->http = http_free(d->http);
+        d->store = store_free(d->store);
+        d->config = config_free(d->config);
+        for (size_t i = 0; i < d->n_old_configs; i++)
+                config_free(d->old_configs[i]);
+        free(d->old_configs);
+        d->event = sd_event_unref(d->event);
+        free(d);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Daemon *, daemon_free)
+
+static int run(void)
+{
+        _cleanup_(daemon_freep) Daemon *d = NULL;
+        char ready[READY_LINE_MAX] = "", http_addr[300];
+        int http_fd, n_ingest, r;
+        sigset_t mask;
+
+        d = calloc(1, sizeof *d);
+        if (!d)
+                return log_oom(), EXIT_RUNTIME;
+        r = load_config(&d->config);
+        if (r < 0)
+                return EXIT_CONFIG;
+
+        /* Blocked before any thread starts, so that every thread inherits the mask and the signals
+         * reach the loop's signalfd. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(errno, "sigprocmask: %m"), EXIT_RUNTIME;
+        (void)signal(SIGPIPE, SIG_IGN);
+
+        r = sd_event_default(&d->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the event loop: %m"), EXIT_RUNTIME;
+        if (sd_event_add_signal(d->event, NULL, SIGTERM, on_stop_signal, d) < 0 ||
+            sd_event_add_signal(d->event, NULL, SIGINT, on_stop_signal, d) < 0 ||
+            sd_event_add_signal(d->event, NULL, SIGHUP, on_reload_signal, d) < 0)
+                return log_error("Failed to watch signals."), EXIT_RUNTIME;
+
+        r = store_open(d->config->db, &d->store);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open database '%s': %m", d->config->db), EXIT_STORE;
+        r = store_reset_connected(d->store);
+        if (r < 0)
+                log_warning_errno(r, "Failed to reset the agents' connected flags: %m");
+
+        r = ingest_new(d->event, d->store, NULL, d->config, &d->ingest);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up ingest: %m"), EXIT_RUNTIME;
+
+        n_ingest = take_listen_fds(d, &http_fd, ready, sizeof ready);
+        if (n_ingest < 0)
+                return EXIT_SOCKETS;
+
+        r = http_new(d->config, d->config->db, http_fd, &d->http);
+        if (r < 0) {
+                safe_close(http_fd);
+                return log_error_errno(r, "Failed to start HTTP on %s: %m", d->config->http), EXIT_SOCKETS;
+        }
+        describe_http(http_fd, d->config, d->http, http_addr, sizeof http_addr);
+
+        r = bbb_poller_new(d->event, d->config, d->store, &d->poller);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the BBB poller: %m"), EXIT_RUNTIME;
+        ingest_set_poller(d->ingest, d->poller);
+
+        /* Sockets passed by systemd replace the configured ingest addresses. */
+        if (n_ingest == 0)
+                for (unsigned i = 0; i < d->config->n_listen; i++) {
+                        _cleanup_free_ char *uri = NULL;
+
+                        r = ingest_listen(d->ingest, d->config->listen[i], &uri);
+                        if (r < 0)
+                                return EXIT_SOCKETS;
+                        if (strlen(ready) + strlen(uri) + 9 < sizeof ready) {
+                                strcat(ready, " listen=");
+                                strcat(ready, uri);
+                        }
+                }
+
+        r = sd_event_add_time_relative(d->event, &d->status_timer, CLOCK_MONOTONIC, STATUS_INTERVAL_USEC,
+                                       USEC_PER_SEC, on_status_timer, d);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the status timer: %m"), EXIT_RUNTIME;
+        (void)sd_event_source_set_enabled(d->status_timer, SD_EVENT_ON);
+
+        log_info("ready http=%s%s", http_addr, ready);
+        (void)sd_notify(false, "READY=1");
+        daemon_update_status(d);
+        /* WATCHDOG=1 from the loop itself, at about half of the interval systemd asked for; enabled only
+         * now, so that the first ping follows READY=1. */
+        r = sd_event_set_watchdog(d->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Failed to enable the watchdog: %m");
+
+        r = sd_event_loop(d->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m"), EXIT_RUNTIME;
+        if (r > 0)
+                return r; /* the exit code on_stop_signal() chose */
+        r = store_commit(d->store);
+        if (r < 0)
+                log_error_errno(r, "Final commit failed: %m");
+        log_info("Stopped.");
+        return r < 0 ? EXIT_RUNTIME : EXIT_OK;
+}
 
 int main(int argc, char **argv)
 {
+        int r;
+
         log_open("seatmeterd");
-        return 1;
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? EXIT_USAGE : EXIT_OK;
+
+        if (arg_verify) {
+                _cleanup_(config_freep) Config *c = NULL;
+
+                if (load_config(&c) < 0)
+                        return EXIT_CONFIG;
+                config_dump(c, stdout);
+                return EXIT_OK;
+        }
+        return run();
 }

@@ -1,0 +1,1175 @@
+/* See ingest.h. Everything here runs on the event-loop thread. A connection goes through three states:
+ * waiting for its Hello, accepted (samples flow, Acks follow commits), and closing (a refused peer gets
+ * its Welcome flushed, then the socket is closed). Samples are added to the store's open transaction as
+ * they arrive; a timer commits every commit_interval_ms (at once when many are pending), and only then
+ * does each connection get an Ack for what it sent before the commit. */
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <linux/vm_sockets.h>
+#include <openssl/evp.h>
+
+#include "proto/frame.h"
+#include "ingest.h"
+#include "log.h"
+#include "stats.h"
+#include "util.h"
+
+typedef enum ConnState {
+        CONN_HELLO,    /* waiting for Hello */
+        CONN_ACCEPTED, /* streaming */
+        CONN_CLOSING,  /* flushing the last bytes, reading nothing more */
+} ConnState;
+
+typedef enum Transport {
+        TRANSPORT_UNIX,
+        TRANSPORT_TCP,
+        TRANSPORT_VSOCK,
+} Transport;
+
+static const char *const transport_names[] = {
+        [TRANSPORT_UNIX] = "unix",
+        [TRANSPORT_TCP] = "tcp",
+        [TRANSPORT_VSOCK] = "vsock",
+};
+
+typedef struct Listener Listener;
+typedef struct Conn Conn;
+
+struct Listener {
+        Ingest *ingest;
+        Listener *next;
+        int fd;
+        Transport transport;
+        sd_event_source *io;
+        char uri[INGEST_URI_MAX];
+        char unlink_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1]; /* ours to remove at exit */
+};
+
+struct Conn {
+        Ingest *ingest;
+        Conn *prev, *next;
+        int fd;
+        Transport transport;
+        ConnState state;
+        sd_event_source *io;
+        FrameDecoder *decoder;
+        char peer[INGEST_URI_MAX];
+
+        uint8_t *out;
+        size_t out_start, out_end, out_alloc;
+
+        int64_t created_ms; /* CLOCK_MONOTONIC, for the Hello and close timeouts */
+        int64_t closing_ms;
+
+        char id[CONFIG_NAME_MAX + 1];
+        char machine_id[129];
+        char bbb[CONFIG_NAME_MAX + 1];
+        bool token_checked; /* tcp/vsock: the token hash below was verified */
+        uint8_t token_sha256[32];
+        int64_t clock_offset_ms;
+
+        bool unacked;         /* samples handled since the last commit */
+        int64_t acked_time_ms; /* what the next Ack says: highest sane time and sequence number seen */
+        uint64_t acked_seq;
+        bool invalid_logged;
+        uint64_t n_samples;
+};
+
+struct Ingest {
+        sd_event *event;
+        Store *store;
+        BbbPoller *poller;
+        const Config *config;
+        Listener *listeners;
+        Conn *conns;
+        unsigned n_conns, n_agents;
+        sd_event_source *commit_timer;
+        sd_event_source *sweep_timer;
+        sd_event_source *retention_timer;
+        bool shutting_down;
+        bool full_logged;
+};
+
+static int64_t mono_ms(void)
+{
+        return (int64_t)(now_usec(CLOCK_MONOTONIC) / USEC_PER_MSEC);
+}
+
+/* Closes c at once and frees it; conn_close() also ends an accepted agent's session first. */
+static void conn_free(Conn *c)
+{
+        Ingest *in;
+
+        if (!c)
+                return;
+        in = c->ingest;
+        if (c->prev)
+                c->prev->next = c->next;
+        else if (in->conns == c)
+                in->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        in->n_conns--;
+        c->io = sd_event_source_disable_unref(c->io);
+        c->fd = safe_close(c->fd);
+        frame_decoder_free(c->decoder);
+        free(c->out);
+        free(c);
+}
+
+/* Ends an accepted agent's session: counted, logged, recorded in the store. */
+static void conn_end_session(Conn *c, const char *why)
+{
+        Ingest *in = c->ingest;
+        int r;
+
+        if (c->state != CONN_ACCEPTED)
+                return;
+        in->n_agents--;
+        STATS_SUB(agents_connected, 1);
+        log_agent(LOG_INFO, 0, c->id, "Agent '%s' disconnected (%s): %s.", c->id, c->peer, why);
+        r = store_agent_disconnected(in->store, c->id, now_ms());
+        if (r < 0)
+                log_agent(LOG_WARNING, r, c->id, "Failed to record disconnection of '%s': %m", c->id);
+}
+
+static void conn_close(Conn *c, const char *why)
+{
+        conn_end_session(c, why);
+        conn_free(c);
+}
+
+static int conn_update_events(Conn *c)
+{
+        /* Always reading: a closing connection drains (and drops) what its peer still sends, so that
+         * closing it does not reset the connection before the peer has read its Welcome. */
+        return sd_event_source_set_io_events(c->io, EPOLLIN | (c->out_end > c->out_start ? EPOLLOUT : 0));
+}
+
+/* Writes what is queued. Returns 0 when it all went out or the socket is full, -errno when the peer is
+ * gone. */
+static int conn_flush(Conn *c)
+{
+        while (c->out_end > c->out_start) {
+                ssize_t n = send(c->fd, c->out + c->out_start, c->out_end - c->out_start, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                return 0;
+                        return negative_errno();
+                }
+                c->out_start += (size_t)n;
+        }
+        c->out_start = c->out_end = 0;
+        return 0;
+}
+
+/* Queues one frame and tries to send it at once. -ENOBUFS when the peer does not read its Acks. */
+static int conn_send(Conn *c, const Seatmeter__Frame *f)
+{
+        size_t need = frame_encoded_size(f), written;
+        int r;
+
+        if (c->out_end - c->out_start + need > INGEST_OUTPUT_MAX)
+                return -ENOBUFS;
+        if (c->out_start > 0 && c->out_end + need > c->out_alloc) {
+                memmove(c->out, c->out + c->out_start, c->out_end - c->out_start);
+                c->out_end -= c->out_start;
+                c->out_start = 0;
+        }
+        if (c->out_end + need > c->out_alloc) {
+                size_t a = MAX(c->out_alloc * 2, MAX(c->out_end + need, (size_t)256));
+                uint8_t *p = realloc(c->out, a);
+                if (!p)
+                        return -ENOMEM;
+                c->out = p;
+                c->out_alloc = a;
+        }
+        r = frame_encode_into(f, c->out + c->out_end, c->out_alloc - c->out_end, &written);
+        if (r < 0)
+                return r;
+        c->out_end += written;
+        r = conn_flush(c);
+        if (r < 0)
+                return r;
+        return conn_update_events(c);
+}
+
+/* Sends a Welcome{accepted=false} and moves to CLOSING: once it is flushed the write side is shut, the
+ * rest of the input is dropped, and the sweep timer or the peer's EOF ends the connection. Nothing this
+ * peer sent is kept. Returns -EPERM, or -errno when c was freed at once (write error). */
+static int conn_send_refusal(Conn *c, const char *reason)
+{
+        Seatmeter__Frame f = SEATMETER__FRAME__INIT;
+        Seatmeter__Welcome w = SEATMETER__WELCOME__INIT;
+        int r;
+
+        w.has_accepted = true;
+        w.accepted = false;
+        w.reason = (char *)reason;
+        w.has_clock_ms = true;
+        w.clock_ms = now_ms();
+        w.has_protocol_version = true;
+        w.protocol_version = FRAME_PROTOCOL_VERSION;
+        f.msg_case = SEATMETER__FRAME__MSG_WELCOME;
+        f.welcome = &w;
+        c->state = CONN_CLOSING;
+        c->closing_ms = mono_ms();
+        r = conn_send(c, &f);
+        if (r < 0) {
+                conn_free(c);
+                return r;
+        }
+        if (c->out_end == c->out_start)
+                (void)shutdown(c->fd, SHUT_WR);
+        return -EPERM;
+}
+
+/* Refuses a Hello: counted, logged, answered. Returns <0 (see conn_send_refusal()). */
+static int conn_refuse(Conn *c, const char *id, const char *reason)
+{
+        STATS_INC(hellos_refused);
+        log_agent(LOG_WARNING, 0, isempty(id) ? NULL : id, "Refused Hello from '%s' (%s): %s.", strna(id), c->peer,
+                  reason);
+        return conn_send_refusal(c, reason);
+}
+
+/* A protocol error: before the Hello was accepted, the peer gets a Welcome saying why; after, the
+ * connection is closed at once. */
+static void conn_protocol_error(Conn *c, int error, const char *what)
+{
+        STATS_INC(protocol_errors);
+        if (c->state == CONN_HELLO) {
+                log_full_errno(LOG_WARNING, error, "Protocol error from %s: %s.", c->peer, what);
+                (void)conn_send_refusal(c, what);
+                return;
+        }
+        log_agent(LOG_WARNING, error, c->id[0] ? c->id : NULL, "Protocol error from '%s' (%s): %s; closing.",
+                  strna(c->id[0] ? c->id : NULL), c->peer, what);
+        conn_close(c, what);
+}
+
+
+static bool hello_string_ok(const char *s, size_t max)
+{
+        return !s || strnlen(s, max + 1) <= max;
+}
+
+static void sha256(const void *data, size_t size, uint8_t ret[32])
+{
+        unsigned n = 32;
+
+        if (EVP_Digest(data, size, ret, &n, EVP_sha256(), NULL) != 1)
+                memset(ret, 0, 32); /* cannot happen with the built-in provider; all-zero never matches */
+}
+
+static Conn *ingest_find_agent(Ingest *in, const char *id, const Conn *except)
+{
+        for (Conn *c = in->conns; c; c = c->next)
+                if (c != except && c->state == CONN_ACCEPTED && streq(c->id, id))
+                        return c;
+        return NULL;
+}
+
+/* Returns 0 when accepted, <0 when refused (c is closing or gone). */
+static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
+{
+        Ingest *in = c->ingest;
+        Seatmeter__Frame f = SEATMETER__FRAME__INIT;
+        Seatmeter__Welcome w = SEATMETER__WELCOME__INIT;
+        const AgentConfig *ac;
+        StoreAgentInfo info = {0};
+        int64_t last_time_ms = 0;
+        uint64_t last_seq = 0;
+        Conn *old;
+        const char *why = NULL;
+        char reason[160];
+        int r;
+
+        if (!h->has_protocol_version || h->protocol_version != FRAME_PROTOCOL_VERSION) {
+                snprintf(reason, sizeof reason, "unsupported protocol version %u (this daemon speaks %u)",
+                         h->has_protocol_version ? h->protocol_version : 0, FRAME_PROTOCOL_VERSION);
+                return conn_refuse(c, NULL, reason);
+        }
+        if (!config_name_is_valid(h->agent_id))
+                return conn_refuse(c, NULL, "invalid agent id (expected [A-Za-z0-9._-]{1,64})");
+        if (!hello_string_ok(h->token, INGEST_TOKEN_MAX) || !hello_string_ok(h->machine_id, sizeof c->machine_id - 1))
+                return conn_refuse(c, h->agent_id, "invalid Hello: token or machine_id too long");
+        r = store_hello_check(h, &why);
+        if (r < 0) {
+                snprintf(reason, sizeof reason, "invalid Hello: %s", strna(why));
+                return conn_refuse(c, h->agent_id, reason);
+        }
+
+        ac = config_find_agent(in->config, h->agent_id);
+        if (c->transport != TRANSPORT_UNIX || (ac && ac->has_token && !isempty(h->token))) {
+                uint8_t hash[32];
+
+                /* Over tcp and vsock the token is the only proof of identity. Over unix the socket's file
+                 * permissions already decided; a token sent anyway must still be right, so that a
+                 * misconfigured agent is noticed rather than silently trusted. */
+                if (isempty(h->token))
+                        return conn_refuse(c, h->agent_id, "token required over tcp and vsock");
+                sha256(h->token, strlen(h->token), hash);
+                if (!ac || !ac->has_token || !memeq_consttime(hash, ac->token_sha256, sizeof hash))
+                        return conn_refuse(c, h->agent_id, "authentication failed");
+                memcpy(c->token_sha256, hash, sizeof hash);
+                c->token_checked = true;
+        }
+
+        old = ingest_find_agent(in, h->agent_id, c);
+        if (old) {
+                if (isempty(h->machine_id) || !streq(old->machine_id, h->machine_id))
+                        return conn_refuse(c, h->agent_id, "already connected");
+                /* The same machine again: a reconnect that arrived before the old socket's EOF (a
+                 * half-open tcp connection after a network change, an agent restarted in a hurry). The
+                 * newer connection wins; what the old one sent stays in the open transaction and
+                 * is committed with the next batch. */
+                log_agent(LOG_NOTICE, 0, old->id, "Agent '%s' reconnected from %s; dropping its old connection %s.",
+                          old->id, c->peer, old->peer);
+                conn_close(old, "replaced by a new connection");
+        }
+
+        snprintf(c->id, sizeof c->id, "%s", h->agent_id);
+        snprintf(c->machine_id, sizeof c->machine_id, "%s", strempty(h->machine_id));
+        snprintf(c->bbb, sizeof c->bbb, "%s", ac ? ac->bbb : "");
+        w.clock_ms = now_ms();
+        /* An agent clock outside (0, INT64_MAX/4] is nonsense: no correction rather than an overflow. */
+        c->clock_offset_ms = h->has_clock_ms && h->clock_ms > 0 && h->clock_ms <= INT64_MAX / 4
+                                     ? w.clock_ms - h->clock_ms
+                                     : 0;
+
+        info.id = c->id;
+        info.hello = h;
+        info.transport = transport_names[c->transport];
+        info.bbb = c->bbb[0] ? c->bbb : NULL;
+        info.clock_offset_ms = c->clock_offset_ms;
+        info.now_ms = w.clock_ms;
+        r = store_agent_hello(in->store, &info, &last_time_ms, &last_seq);
+        if (r < 0) {
+                log_agent(LOG_ERR, r, c->id, "Failed to record Hello of '%s': %m", c->id);
+                c->id[0] = 0;
+                return conn_refuse(c, h->agent_id, "daemon storage error, try again later");
+        }
+
+        c->state = CONN_ACCEPTED;
+        in->n_agents++;
+        STATS_ADD(agents_connected, 1);
+        log_agent(LOG_INFO, 0, c->id,
+                  "Agent '%s' connected over %s (%s), host '%s', clock offset %" PRIi64 " ms, resuming after "
+                  "time %" PRIi64 " seq %" PRIu64 ".",
+                  c->id, transport_names[c->transport], c->peer, strempty(h->hostname), c->clock_offset_ms,
+                  last_time_ms, last_seq);
+
+        w.has_accepted = w.has_clock_ms = w.has_last_time_ms = w.has_last_seq = w.has_protocol_version = true;
+        w.accepted = true;
+        w.last_time_ms = last_time_ms;
+        w.last_seq = last_seq;
+        w.protocol_version = FRAME_PROTOCOL_VERSION;
+        f.msg_case = SEATMETER__FRAME__MSG_WELCOME;
+        f.welcome = &w;
+        r = conn_send(c, &f);
+        if (r < 0) {
+                conn_close(c, "cannot send Welcome");
+                return r;
+        }
+        return 0;
+}
+
+/* A time the daemon can use: positive, and (clock-corrected) at most INGEST_FUTURE_MAX_MS ahead. The
+ * offset is bounded by conn_handle_hello(), so the sum cannot overflow. */
+static bool sample_time_is_sane(const Conn *c, const Seatmeter__Sample *s, int64_t now)
+{
+        return s->has_time_ms && s->time_ms > 0 && s->time_ms <= INT64_MAX / 2 &&
+               s->time_ms + c->clock_offset_ms <= now + INGEST_FUTURE_MAX_MS;
+}
+
+static bool sample_is_absurd(const Conn *c, const Seatmeter__Sample *s, int64_t now)
+{
+        return !s->has_seq || !sample_time_is_sane(c, s, now);
+}
+
+/* Participants of the agent's BBB server at the (clock-corrected) time of the sample, -1 if unknown. */
+static int sample_users(Conn *c, int64_t t, int64_t now)
+{
+        Ingest *in = c->ingest;
+        const BbbConfig *b;
+        int64_t users;
+
+        if (!c->bbb[0])
+                return -1;
+        if (in->poller && bbb_poller_users_at(in->poller, c->bbb, t, &users) > 0)
+                return users > INT32_MAX ? -1 : (int)users;
+        b = config_find_bbb(in->config, c->bbb);
+        if (!b)
+                return -1;
+        /* Backfill older than what the poller keeps in memory: ask the stored polls. */
+        if (t < now - 2 * (int64_t)b->interval_s * 1000 &&
+            store_bbb_users_at(in->store, c->bbb, t, 2 * (int64_t)b->interval_s * 1000, &users) > 0)
+                return users > INT32_MAX ? -1 : (int)users;
+        return -1;
+}
+
+/* Returns 0, or <0 when the connection was closed. */
+static int conn_handle_sample(Conn *c, const Seatmeter__Sample *s, int64_t now)
+{
+        Ingest *in = c->ingest;
+        int r;
+
+        STATS_INC(samples_received);
+        c->n_samples++;
+        if (sample_is_absurd(c, s, now))
+                r = -EINVAL;
+        else
+                r = store_add_sample(in->store, c->id, s, sample_users(c, s->time_ms + c->clock_offset_ms, now));
+        if (r == -EINVAL) {
+                STATS_INC(samples_rejected);
+                if (!c->invalid_logged) {
+                        const char *why = NULL;
+
+                        if (store_sample_check(s, now, &why) >= 0)
+                                why = !s->has_seq ? "seq missing" : "time_ms far in the future or missing";
+                        log_agent(LOG_WARNING, 0, c->id,
+                                  "Agent '%s' sent a sample with absurd values (seq %" PRIu64 ", time %" PRIi64
+                                  "): %s; not stored (further ones on this connection are only counted).",
+                                  c->id, s->seq, s->time_ms, strna(why));
+                }
+                c->invalid_logged = true;
+        } else if (r < 0) {
+                log_agent(LOG_ERR, r, c->id, "Failed to store a sample of '%s': %m", c->id);
+                conn_close(c, "storage error");
+                return r;
+        } else if (r > 0)
+                STATS_INC(samples_stored);
+        else
+                STATS_INC(samples_duplicate);
+
+        /* Rejected and duplicate samples are acknowledged too: they need no resend. The agent drops what
+         * an Ack covers by time or by sequence number; an absurd time must not move the time mark (a
+         * sample ten years ahead would acknowledge every later one), so such a sample is covered by its
+         * sequence number only. */
+        if (s->has_seq && s->seq > c->acked_seq)
+                c->acked_seq = s->seq;
+        if (sample_time_is_sane(c, s, now) && s->time_ms > c->acked_time_ms)
+                c->acked_time_ms = s->time_ms;
+        c->unacked = true;
+        return 0;
+}
+
+static void ingest_schedule_commit(Ingest *in)
+{
+        int enabled = SD_EVENT_OFF;
+
+        (void)sd_event_source_get_enabled(in->commit_timer, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                return;
+        (void)sd_event_source_set_time_relative(in->commit_timer,
+                                                (uint64_t)in->config->commit_interval_ms * USEC_PER_MSEC);
+        (void)sd_event_source_set_enabled(in->commit_timer, SD_EVENT_ONESHOT);
+}
+
+/* Handles one frame. Returns 0, or <0 when the connection was closed or is closing. */
+static int conn_handle_frame(Conn *c, Seatmeter__Frame *f, int64_t now)
+{
+        STATS_INC(frames_received);
+        if (c->state == CONN_HELLO) {
+                if (f->msg_case != SEATMETER__FRAME__MSG_HELLO) {
+                        conn_protocol_error(c, EPROTO, "expected Hello first");
+                        return -EPROTO;
+                }
+                return conn_handle_hello(c, f->hello);
+        }
+
+        switch (f->msg_case) {
+        case SEATMETER__FRAME__MSG_SAMPLE:
+                return conn_handle_sample(c, f->sample, now);
+        case SEATMETER__FRAME__MSG_BATCH:
+                for (size_t i = 0; i < f->batch->n_samples; i++) {
+                        int r = conn_handle_sample(c, f->batch->samples[i], now);
+                        if (r < 0)
+                                return r;
+                }
+                return 0;
+        default:
+                conn_protocol_error(c, EPROTO, "unexpected message after Hello");
+                return -EPROTO;
+        }
+}
+
+static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        Conn *c = userdata;
+        Ingest *in = c->ingest;
+        size_t budget = INGEST_READ_BUDGET;
+        int64_t now = now_ms();
+        int r;
+
+        if (revents & EPOLLOUT) {
+                r = conn_flush(c);
+                if (r < 0) {
+                        conn_close(c, "write failed");
+                        return 0;
+                }
+                if (c->state == CONN_CLOSING && c->out_end == c->out_start)
+                        (void)shutdown(c->fd, SHUT_WR);
+                (void)conn_update_events(c);
+        }
+
+        if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                return 0;
+
+        if (c->state == CONN_CLOSING) {
+                char drop[4096];
+                for (unsigned i = 0; i < 16; i++) {
+                        ssize_t n = recv(c->fd, drop, sizeof drop, MSG_DONTWAIT);
+                        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                                return 0;
+                        if (n <= 0) {
+                                conn_free(c);
+                                return 0;
+                        }
+                }
+                return 0;
+        }
+
+        while (budget > 0 && c->state != CONN_CLOSING) {
+                Seatmeter__Frame *f;
+                void *space;
+                size_t size;
+                ssize_t n;
+
+                r = frame_decoder_reserve(c->decoder, 64 * 1024, &space, &size);
+                if (r < 0) {
+                        conn_protocol_error(c, r, "too much buffered input");
+                        return 0;
+                }
+                n = recv(c->fd, space, MIN(size, budget), MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN)
+                                break;
+                        conn_close(c, "read failed");
+                        return 0;
+                }
+                if (n == 0) {
+                        if (frame_decoder_pending(c->decoder) > 0) {
+                                STATS_INC(protocol_errors);
+                                log_agent(LOG_WARNING, 0, c->id[0] ? c->id : NULL,
+                                          "Connection %s ended inside a frame (%zu bytes pending).", c->peer,
+                                          frame_decoder_pending(c->decoder));
+                        }
+                        conn_close(c, "closed by peer");
+                        return 0;
+                }
+                frame_decoder_advance(c->decoder, (size_t)n);
+                budget -= (size_t)n;
+
+                for (;;) {
+                        r = frame_decoder_next(c->decoder, &f);
+                        if (r == 0)
+                                break;
+                        if (r < 0) {
+                                conn_protocol_error(c, r,
+                                                    r == -EMSGSIZE ? "frame over the size limit"
+                                                                   : "malformed frame");
+                                return 0;
+                        }
+                        r = conn_handle_frame(c, f, now);
+                        seatmeter__frame__free_unpacked(f, NULL);
+                        if (r < 0)
+                                return 0; /* c may be gone */
+                        if (c->state == CONN_CLOSING)
+                                break;
+                }
+        }
+
+        if (store_pending(in->store) >= INGEST_COMMIT_PENDING_MAX)
+                (void)ingest_commit(in);
+        else if (c->unacked)
+                ingest_schedule_commit(in);
+        return 0;
+}
+
+int ingest_commit(Ingest *in)
+{
+        int r;
+
+        r = store_commit(in->store);
+        if (r < 0) {
+                STATS_INC(commit_errors);
+                log_error_errno(r, "Failed to commit samples: %m");
+                /* Nothing of the failed batch is acknowledged; the store keeps it pending for the next
+                 * attempt (store.h), so try again after the usual interval. If the failure persists,
+                 * store_add_sample() eventually says -ENOBUFS and the connections are closed: the
+                 * agents keep their samples in their spools meanwhile. */
+                if (!in->shutting_down)
+                        ingest_schedule_commit(in);
+                return r;
+        }
+        STATS_INC(commits);
+
+        for (Conn *c = in->conns, *next; c; c = next) {
+                Seatmeter__Frame f = SEATMETER__FRAME__INIT;
+                Seatmeter__Ack a = SEATMETER__ACK__INIT;
+
+                next = c->next;
+                if (!c->unacked || c->state != CONN_ACCEPTED)
+                        continue;
+                a.has_up_to_time_ms = a.has_up_to_seq = true;
+                a.up_to_time_ms = c->acked_time_ms;
+                a.up_to_seq = c->acked_seq;
+                f.msg_case = SEATMETER__FRAME__MSG_ACK;
+                f.ack = &a;
+                c->unacked = false;
+                r = conn_send(c, &f);
+                if (r < 0)
+                        conn_close(c, r == -ENOBUFS ? "not reading its Acks" : "write failed");
+        }
+        return 0;
+}
+
+static int on_commit_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        (void)ingest_commit(userdata);
+        return 0;
+}
+
+/* Once a second: close connections that never sent a Hello, and refused ones that do not read. */
+static int on_sweep_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Ingest *in = userdata;
+        int64_t now = mono_ms();
+
+        for (Conn *c = in->conns, *next; c; c = next) {
+                next = c->next;
+                if (c->state == CONN_HELLO && now - c->created_ms > INGEST_HELLO_TIMEOUT_MS) {
+                        STATS_INC(protocol_errors);
+                        log_info("Closing %s: no Hello within %d ms.", c->peer, INGEST_HELLO_TIMEOUT_MS);
+                        conn_free(c);
+                } else if (c->state == CONN_CLOSING && now - c->closing_ms > INGEST_CLOSE_TIMEOUT_MS)
+                        conn_free(c);
+        }
+        /* Listeners paused after EMFILE get another chance. */
+        for (Listener *l = in->listeners; l; l = l->next)
+                (void)sd_event_source_set_enabled(l->io, SD_EVENT_ON);
+        (void)sd_event_source_set_time_relative(s, USEC_PER_SEC);
+        return 0;
+}
+
+/* Deletes expired rows in small steps: soon again while there is more, hourly once done. */
+static int on_retention_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Ingest *in = userdata;
+        int r;
+
+        r = store_retention_step(in->store, now_ms(), in->config->raw_retention_days,
+                                 in->config->trend_retention_days, INGEST_RETENTION_STEP_ROWS);
+        if (r < 0)
+                log_warning_errno(r, "Retention step failed: %m");
+        else if (r > 0)
+                log_debug("Retention: deleted %d expired rows.", r);
+        (void)sd_event_source_set_time_relative(s, r > 0 ? 200 * USEC_PER_MSEC : 3600 * USEC_PER_SEC);
+        return 0;
+}
+
+static void describe_sockaddr(const struct sockaddr_storage *sa, socklen_t len, char *buf, size_t size)
+{
+        char host[INET6_ADDRSTRLEN];
+
+        switch (sa->ss_family) {
+        case AF_INET: {
+                const struct sockaddr_in *in4 = (const struct sockaddr_in *)(const void *)sa;
+                inet_ntop(AF_INET, &in4->sin_addr, host, sizeof host);
+                snprintf(buf, size, "tcp:%s:%u", host, ntohs(in4->sin_port));
+                break;
+        }
+        case AF_INET6: {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+                inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+                snprintf(buf, size, "tcp:[%s]:%u", host, ntohs(in6->sin6_port));
+                break;
+        }
+        case AF_VSOCK: {
+                const struct sockaddr_vm *vm = (const struct sockaddr_vm *)(const void *)sa;
+                snprintf(buf, size, "vsock:%u:%u", vm->svm_cid, vm->svm_port);
+                break;
+        }
+        case AF_UNIX: {
+                const struct sockaddr_un *un = (const struct sockaddr_un *)(const void *)sa;
+                size_t n = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path)
+                                                                         : 0;
+                if (n > 0 && un->sun_path[0] == 0)
+                        snprintf(buf, size, "unix:@%.*s", (int)MIN(n - 1, (size_t)100), un->sun_path + 1);
+                else
+                        snprintf(buf, size, "unix:%.*s", (int)strnlen(un->sun_path, MIN(n, sizeof un->sun_path)),
+                                 un->sun_path);
+                break;
+        }
+        default:
+                snprintf(buf, size, "family %u", sa->ss_family);
+        }
+}
+
+static void conn_describe_peer(Conn *c)
+{
+        struct sockaddr_storage sa = {0};
+        socklen_t len = sizeof sa;
+
+        if (c->transport == TRANSPORT_UNIX) {
+                struct ucred cred;
+                socklen_t cl = sizeof cred;
+                if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
+                        snprintf(c->peer, sizeof c->peer, "unix pid %d uid %u", (int)cred.pid, (unsigned)cred.uid);
+                else
+                        snprintf(c->peer, sizeof c->peer, "unix");
+                return;
+        }
+        if (getpeername(c->fd, (struct sockaddr *)&sa, &len) < 0)
+                snprintf(c->peer, sizeof c->peer, "%s", transport_names[c->transport]);
+        else
+                describe_sockaddr(&sa, len, c->peer, sizeof c->peer);
+}
+
+static int ingest_add_conn(Ingest *in, int fd_in, Transport t)
+{
+        _cleanup_close_ int fd = fd_in;
+        _cleanup_free_ Conn *c = NULL;
+        int r;
+
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->ingest = in;
+        c->transport = t;
+        c->state = CONN_HELLO;
+        c->created_ms = mono_ms();
+        r = frame_decoder_new(FRAME_MAX_SIZE, &c->decoder);
+        if (r < 0)
+                return r;
+        r = sd_event_add_io(in->event, &c->io, fd, EPOLLIN, conn_io, c);
+        if (r < 0) {
+                frame_decoder_free(c->decoder);
+                return r;
+        }
+        c->fd = TAKE_FD(fd);
+        conn_describe_peer(c);
+        c->next = in->conns;
+        if (in->conns)
+                in->conns->prev = c;
+        in->conns = TAKE_PTR(c);
+        in->n_conns++;
+        log_debug("New connection from %s.", in->conns->peer);
+        return 0;
+}
+
+static int listener_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        Listener *l = userdata;
+        Ingest *in = l->ingest;
+
+        for (unsigned i = 0; i < 64; i++) {
+                int cfd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                int r;
+
+                if (cfd < 0) {
+                        if (errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        if (errno == EAGAIN)
+                                return 0;
+                        r = negative_errno();
+                        log_warning_errno(r, "Failed to accept on %s: %m", l->uri);
+                        /* Out of fds or memory: the socket stays readable, so pause it instead of
+                         * spinning; the sweep timer resumes it within a second. */
+                        (void)sd_event_source_set_enabled(l->io, SD_EVENT_OFF);
+                        return 0;
+                }
+                if (in->n_conns >= INGEST_CONNECTIONS_MAX) {
+                        if (!in->full_logged)
+                                log_warning("Too many connections (%d); refusing new ones.", INGEST_CONNECTIONS_MAX);
+                        in->full_logged = true;
+                        safe_close(cfd);
+                        continue;
+                }
+                in->full_logged = false;
+                if (l->transport == TRANSPORT_TCP) {
+                        /* An agent whose machine vanished sends no FIN: keepalive finds out within
+                         * about two minutes instead of keeping its id "connected" for hours. */
+                        int one = 1, idle = 60, intvl = 10, cnt = 6;
+                        (void)setsockopt(cfd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+                        (void)setsockopt(cfd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+                        (void)setsockopt(cfd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+                        (void)setsockopt(cfd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+                }
+                r = ingest_add_conn(in, cfd, l->transport);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to set up connection on %s: %m", l->uri);
+        }
+        return 0;
+}
+
+static int ingest_add_listener(Ingest *in, int fd_in, Transport t, const char *uri, const char *unlink_path)
+{
+        _cleanup_close_ int fd = fd_in;
+        _cleanup_free_ Listener *l = NULL;
+        int r;
+
+        l = calloc(1, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        l->ingest = in;
+        l->transport = t;
+        snprintf(l->uri, sizeof l->uri, "%s", uri);
+        if (unlink_path)
+                snprintf(l->unlink_path, sizeof l->unlink_path, "%s", unlink_path);
+        r = sd_event_add_io(in->event, &l->io, fd, EPOLLIN, listener_io, l);
+        if (r < 0)
+                return r;
+        l->fd = TAKE_FD(fd);
+        l->next = in->listeners;
+        in->listeners = TAKE_PTR(l);
+        return 0;
+}
+
+static Listener *listener_free(Listener *l)
+{
+        if (!l)
+                return NULL;
+        l->io = sd_event_source_disable_unref(l->io);
+        l->fd = safe_close(l->fd);
+        if (l->unlink_path[0])
+                (void)unlink(l->unlink_path);
+        free(l);
+        return NULL;
+}
+
+/* Replaces a stale socket file at path; refuses when a live process answers there or it is no socket. */
+static int unix_prepare_path(const char *path)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        if (!S_ISSOCK(st.st_mode))
+                return -EEXIST;
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return negative_errno();
+        if (strlen(path) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, strlen(path));
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+                return -EADDRINUSE;
+        if (errno != ECONNREFUSED)
+                return negative_errno();
+        if (unlink(path) < 0 && errno != ENOENT)
+                return negative_errno();
+        return 0;
+}
+
+int ingest_listen(Ingest *in, const char *uri, char **ret_uri)
+{
+        _cleanup_close_ int fd = -EBADF;
+        char bound[INGEST_URI_MAX];
+        const char *unlink_path = NULL;
+        Transport t;
+        ListenUri u;
+        int r, one = 1;
+
+        r = listen_uri_parse(uri, &u);
+        if (r < 0)
+                return log_error_errno(r, "Invalid listen URI '%s'.", uri);
+
+        switch (u.kind) {
+        case LISTEN_UNIX: {
+                struct sockaddr_un sa = {.sun_family = AF_UNIX};
+                mode_t old;
+
+                t = TRANSPORT_UNIX;
+                r = unix_prepare_path(u.path);
+                if (r == -EADDRINUSE)
+                        return log_error_errno(r, "Another process is listening on '%s'.", u.path);
+                if (r == -EEXIST)
+                        return log_error_errno(r, "'%s' exists and is not a socket.", u.path);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to prepare socket path '%s': %m", u.path);
+                fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                if (fd < 0)
+                        return log_error_errno(errno, "Failed to create unix socket: %m");
+                strcpy(sa.sun_path, u.path);
+                /* 0660: the socket file's permissions are what admits unix peers */
+                old = umask(0117);
+                r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+                umask(old);
+                if (r < 0)
+                        return log_error_errno(errno, "Failed to bind '%s': %m", u.path);
+                snprintf(bound, sizeof bound, "unix:%s", u.path);
+                unlink_path = u.path;
+                break;
+        }
+        case LISTEN_TCP: {
+                struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
+                struct addrinfo *ai = NULL;
+                struct sockaddr_storage sa = {0};
+                socklen_t len = sizeof sa;
+                char port[16];
+
+                t = TRANSPORT_TCP;
+                snprintf(port, sizeof port, "%u", u.port);
+                r = getaddrinfo(u.host, port, &hints, &ai);
+                if (r != 0)
+                        return log_error_errno(EADDRNOTAVAIL, "Cannot resolve '%s': %s", u.host, gai_strerror(r));
+                fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                if (fd < 0) {
+                        r = negative_errno();
+                        freeaddrinfo(ai);
+                        return log_error_errno(r, "Failed to create tcp socket: %m");
+                }
+                (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+                if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+                        r = negative_errno();
+                        freeaddrinfo(ai);
+                        return log_error_errno(r, "Failed to bind '%s': %m", uri);
+                }
+                freeaddrinfo(ai);
+                if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+                        return log_error_errno(errno, "getsockname: %m");
+                if (strchr(u.host, ':'))
+                        snprintf(bound, sizeof bound, "tcp:[%s]:%u", u.host,
+                                 ntohs(((struct sockaddr_in6 *)(void *)&sa)->sin6_port));
+                else if (sa.ss_family == AF_INET6)
+                        snprintf(bound, sizeof bound, "tcp:%s:%u", u.host,
+                                 ntohs(((struct sockaddr_in6 *)(void *)&sa)->sin6_port));
+                else
+                        snprintf(bound, sizeof bound, "tcp:%s:%u", u.host,
+                                 ntohs(((struct sockaddr_in *)(void *)&sa)->sin_port));
+                break;
+        }
+        case LISTEN_VSOCK: {
+                struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = u.cid, .svm_port = u.port};
+                socklen_t len = sizeof sa;
+
+                t = TRANSPORT_VSOCK;
+                fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                if (fd < 0 && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT || errno == ENODEV))
+                        return log_error_errno(EAFNOSUPPORT,
+                                               "vsock is not available on this kernel (the vsock module, and "
+                                               "vsock_loopback for CID 1 or vhost_vsock for guests, are needed).");
+                if (fd < 0)
+                        return log_error_errno(errno, "Failed to create vsock socket: %m");
+                if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+                        r = negative_errno();
+                        if (r == -EADDRNOTAVAIL || r == -ENODEV)
+                                return log_error_errno(r, "Cannot bind '%s': no vsock transport for CID %u on this "
+                                                          "kernel (vsock_loopback for CID 1, vhost_vsock for the host): %m",
+                                                       uri, u.cid);
+                        return log_error_errno(r, "Failed to bind '%s': %m", uri);
+                }
+                if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+                        return log_error_errno(errno, "getsockname: %m");
+                snprintf(bound, sizeof bound, "vsock:%u:%u", u.cid, sa.svm_port);
+                break;
+        }
+        default:
+                return -EINVAL;
+        }
+
+        if (listen(fd, SOMAXCONN) < 0) {
+                r = negative_errno();
+                if (unlink_path)
+                        (void)unlink(unlink_path);
+                return log_error_errno(r, "Failed to listen on '%s': %m", uri);
+        }
+        if (ret_uri) {
+                *ret_uri = strdup(bound);
+                if (!*ret_uri)
+                        return log_oom();
+        }
+        r = ingest_add_listener(in, TAKE_FD(fd), t, bound, unlink_path);
+        if (r < 0) {
+                if (ret_uri)
+                        {
+                        free(*ret_uri);
+                        *ret_uri = NULL;
+                }
+                return log_error_errno(r, "Failed to watch '%s': %m", bound);
+        }
+        log_debug("Listening on %s.", bound);
+        return 0;
+}
+
+int ingest_add_fd(Ingest *in, int fd_in, char **ret_uri)
+{
+        _cleanup_close_ int fd = fd_in;
+        struct sockaddr_storage sa = {0};
+        socklen_t len = sizeof sa;
+        char uri[INGEST_URI_MAX];
+        Transport t;
+        int r, flags;
+
+        if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+                return negative_errno();
+        switch (sa.ss_family) {
+        case AF_UNIX:
+                t = TRANSPORT_UNIX;
+                break;
+        case AF_INET:
+        case AF_INET6:
+                t = TRANSPORT_TCP;
+                break;
+        case AF_VSOCK:
+                t = TRANSPORT_VSOCK;
+                break;
+        default:
+                return -EAFNOSUPPORT;
+        }
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return negative_errno();
+        describe_sockaddr(&sa, len, uri, sizeof uri);
+        if (ret_uri) {
+                *ret_uri = strdup(uri);
+                if (!*ret_uri)
+                        return -ENOMEM;
+        }
+        r = ingest_add_listener(in, TAKE_FD(fd), t, uri, NULL);
+        if (r < 0 && ret_uri)
+                {
+                        free(*ret_uri);
+                        *ret_uri = NULL;
+                }
+        return r;
+}
+
+int ingest_new(sd_event *event, Store *store, BbbPoller *poller, const Config *c, Ingest **ret)
+{
+        _cleanup_(ingest_freep) Ingest *in = NULL;
+        int r;
+
+        in = calloc(1, sizeof *in);
+        if (!in)
+                return -ENOMEM;
+        in->event = sd_event_ref(event);
+        in->store = store;
+        in->poller = poller;
+        in->config = c;
+
+        r = sd_event_add_time_relative(event, &in->commit_timer, CLOCK_MONOTONIC,
+                                       (uint64_t)c->commit_interval_ms * USEC_PER_MSEC, USEC_PER_MSEC,
+                                       on_commit_timer, in);
+        if (r < 0)
+                return r;
+        (void)sd_event_source_set_enabled(in->commit_timer, SD_EVENT_OFF);
+        r = sd_event_add_time_relative(event, &in->sweep_timer, CLOCK_MONOTONIC, USEC_PER_SEC, 100 * USEC_PER_MSEC,
+                                       on_sweep_timer, in);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time_relative(event, &in->retention_timer, CLOCK_MONOTONIC, 10 * USEC_PER_SEC,
+                                       USEC_PER_SEC, on_retention_timer, in);
+        if (r < 0)
+                return r;
+        /* The retention timer runs until the loop ends; commit and sweep too. */
+        (void)sd_event_source_set_enabled(in->sweep_timer, SD_EVENT_ON);
+        (void)sd_event_source_set_enabled(in->retention_timer, SD_EVENT_ON);
+
+        *ret = TAKE_PTR(in);
+        return 0;
+}
+
+static void ingest_close_listeners(Ingest *in)
+{
+        while (in->listeners) {
+                Listener *l = in->listeners;
+                in->listeners = l->next;
+                listener_free(l);
+        }
+}
+
+Ingest *ingest_free(Ingest *in)
+{
+        if (!in)
+                return NULL;
+        ingest_close_listeners(in);
+        while (in->conns)
+                conn_close(in->conns, "daemon stopping");
+        in->commit_timer = sd_event_source_disable_unref(in->commit_timer);
+        in->sweep_timer = sd_event_source_disable_unref(in->sweep_timer);
+        in->retention_timer = sd_event_source_disable_unref(in->retention_timer);
+        sd_event_unref(in->event);
+        free(in);
+        return NULL;
+}
+
+void ingest_set_config(Ingest *in, const Config *c)
+{
+        in->config = c;
+        for (Conn *conn = in->conns, *next; conn; conn = next) {
+                const AgentConfig *ac;
+
+                next = conn->next;
+                if (conn->state != CONN_ACCEPTED)
+                        continue;
+                ac = config_find_agent(c, conn->id);
+                if (conn->token_checked &&
+                    (!ac || !ac->has_token || !memeq_consttime(ac->token_sha256, conn->token_sha256, 32))) {
+                        log_agent(LOG_NOTICE, 0, conn->id, "Token of agent '%s' was revoked; closing its connection.",
+                                  conn->id);
+                        conn_close(conn, "token revoked");
+                        continue;
+                }
+                snprintf(conn->bbb, sizeof conn->bbb, "%s", ac ? ac->bbb : "");
+        }
+}
+
+void ingest_set_poller(Ingest *in, BbbPoller *poller)
+{
+        in->poller = poller;
+}
+
+unsigned ingest_n_agents(const Ingest *in)
+{
+        return in ? in->n_agents : 0;
+}
+
+int ingest_shutdown(Ingest *in, unsigned timeout_ms)
+{
+        int64_t deadline = mono_ms() + timeout_ms;
+        int r;
+
+        in->shutting_down = true;
+        ingest_close_listeners(in);
+        (void)sd_event_source_set_enabled(in->commit_timer, SD_EVENT_OFF);
+        r = ingest_commit(in);
+
+        /* Flush the final Acks; a peer that does not read within the deadline loses its last Ack, which
+         * only means it resends samples that are already stored. */
+        for (;;) {
+                bool pending = false;
+                for (Conn *c = in->conns; c; c = c->next) {
+                        if (c->out_end > c->out_start && conn_flush(c) == 0 && c->out_end > c->out_start)
+                                pending = true;
+                }
+                if (!pending || mono_ms() >= deadline)
+                        break;
+                (void)usleep(5000);
+        }
+        while (in->conns) {
+                Conn *c = in->conns;
+                (void)shutdown(c->fd, SHUT_WR);
+                conn_close(c, "daemon stopping");
+        }
+        return r;
+}

@@ -1,0 +1,516 @@
+#!/usr/bin/env python3
+"""Ingest protocol and trust: the real seatmeterd against a small wire client written here with the
+standard library only (an independent protobuf encoder), plus frames made by `protoc --encode`.
+
+Checks: tokens over tcp (right, wrong, missing), a Hello for an id that is connected, a reconnect from
+the same machine, a Sample before Hello, truncated, oversized and garbage input, samples with absurd
+values, bad protocol versions and ids. After each bad peer another agent must still be served, and the
+database must hold nothing the bad peer sent.
+
+The wire helpers (WireClient, hello(), sample(), ...) are imported by the other test_ingest_* and
+test_daemon_* scripts."""
+
+import hashlib
+import math
+import os
+import socket
+import struct
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Daemon, tempdir  # noqa: E402
+
+FRAME_MAX = 1024 * 1024
+MSG_NAMES = {1: "hello", 2: "sample", 3: "batch", 4: "welcome", 5: "ack"}
+
+
+# --- a minimal protobuf encoder/decoder (wire types 0, 1, 2) ---
+
+def varint(n):
+    if n < 0:
+        n += 1 << 64  # int64 negatives take ten bytes
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def field_varint(no, v):
+    return varint(no << 3) + varint(int(v))
+
+
+def field_bytes(no, b):
+    if isinstance(b, str):
+        b = b.encode()
+    return varint(no << 3 | 2) + varint(len(b)) + b
+
+
+def field_double(no, d):
+    return varint(no << 3 | 1) + struct.pack("<d", d)
+
+
+def frame(msg_field, body):
+    env = field_bytes(msg_field, body)
+    return varint(len(env)) + env
+
+
+def hello(agent_id, token=None, machine_id="test-machine", version=1, clock_ms=None, hostname="testhost"):
+    b = b""
+    if version is not None:
+        b += field_varint(1, version)
+    if agent_id is not None:
+        b += field_bytes(2, agent_id)
+    if token is not None:
+        b += field_bytes(3, token)
+    b += field_bytes(4, hostname)
+    if machine_id is not None:
+        b += field_bytes(5, machine_id)
+    b += field_varint(6, 1)  # VIRT_NONE
+    b += field_varint(7, 2)
+    b += field_varint(10, clock_ms if clock_ms is not None else int(time.time() * 1000))
+    limits = field_double(1, 2.0) + field_varint(2, 2) + field_varint(6, 4 << 30)
+    b += field_bytes(11, limits)
+    return frame(1, b)
+
+
+def sample_body(seq, time_ms, cpu_usec=None, mem=100 << 20, pressure_avg10=None):
+    b = field_varint(1, seq) + field_varint(2, time_ms)
+    b += field_varint(10, cpu_usec if cpu_usec is not None else seq * 10000)
+    b += field_varint(20, mem) + field_varint(21, mem // 2)
+    if pressure_avg10 is not None:
+        b += field_bytes(50, field_double(1, pressure_avg10))
+    return b
+
+
+def sample(seq, time_ms, **kw):
+    return frame(2, sample_body(seq, time_ms, **kw))
+
+
+def batch(samples):
+    """samples: list of (seq, time_ms)."""
+    return frame(3, b"".join(field_bytes(1, sample_body(s, t)) for s, t in samples))
+
+
+def parse_fields(buf):
+    """Decodes one message into {field: [values]} (ints for varints and fixed64, bytes otherwise)."""
+    out = {}
+    i = 0
+    while i < len(buf):
+        key, i = read_varint(buf, i)
+        no, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = read_varint(buf, i)
+        elif wt == 1:
+            v = struct.unpack_from("<q", buf, i)[0]
+            i += 8
+        elif wt == 2:
+            n, i = read_varint(buf, i)
+            v = bytes(buf[i:i + n])
+            i += n
+        elif wt == 5:
+            v = struct.unpack_from("<i", buf, i)[0]
+            i += 4
+        else:
+            raise ValueError(f"wire type {wt}")
+        out.setdefault(no, []).append(v)
+    return out
+
+
+def read_varint(buf, i):
+    shift = n = 0
+    while True:
+        if i >= len(buf):
+            raise IndexError("truncated varint")
+        b = buf[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return n, i
+        shift += 7
+
+
+def signed(v):
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+class Message:
+    """A decoded daemon -> agent frame: name ('welcome', 'ack') and fields."""
+
+    def __init__(self, name, fields):
+        self.name = name
+        self.f = fields
+
+    def get(self, no, default=None):
+        return self.f.get(no, [default])[-1]
+
+    @property
+    def accepted(self):
+        return bool(self.get(1, 0))
+
+    @property
+    def reason(self):
+        return self.get(2, b"").decode(errors="replace")
+
+    def __repr__(self):
+        return f"Message({self.name}, {self.f})"
+
+
+class WireClient:
+    """One agent connection spoken by hand."""
+
+    def __init__(self, uri, timeout=10.0):
+        kind, rest = uri.split(":", 1)
+        if kind == "unix":
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(rest)
+        elif kind == "tcp":
+            host, port = rest.rsplit(":", 1)
+            self.sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
+        else:
+            raise ValueError(uri)
+        self.buf = b""
+        self.eof = False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def read(self, timeout=10.0):
+        """The next Message, or None at EOF (or a reset)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.buf:
+                try:
+                    n, i = read_varint(self.buf, 0)
+                except IndexError:
+                    n, i = None, 0
+                if n is not None and len(self.buf) >= i + n:
+                    env = parse_fields(self.buf[i:i + n])
+                    self.buf = self.buf[i + n:]
+                    no = next(iter(env))
+                    return Message(MSG_NAMES.get(no, str(no)), parse_fields(env[no][0]))
+            if self.eof:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("timed out waiting for a frame from the daemon")
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except (ConnectionResetError, BrokenPipeError):
+                data = b""
+            except socket.timeout:
+                raise AssertionError("timed out waiting for a frame from the daemon")
+            if not data:
+                self.eof = True
+            self.buf += data
+
+    def expect(self, name, timeout=10.0):
+        m = self.read(timeout)
+        if m is None or m.name != name:
+            raise AssertionError(f"expected {name}, got {m!r}")
+        return m
+
+    def wait_closed(self, timeout=10.0):
+        """True once the daemon closed the connection (frames before the EOF are skipped)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.read(deadline - time.monotonic()) is None:
+                    return True
+            except AssertionError:
+                return False
+        return False
+
+    def welcome(self, agent_id, **kw):
+        self.send(hello(agent_id, **kw))
+        return self.expect("welcome")
+
+    def wait_ack(self, up_to_time_ms, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.read(max(0.01, deadline - time.monotonic()))
+            if m is None:
+                raise AssertionError("connection closed while waiting for an Ack")
+            if m.name == "ack" and signed(m.get(1, 0)) >= up_to_time_ms:
+                return m
+
+
+def token_config(tokens):
+    """[agent ID] sections with the SHA-256 of each token."""
+    return "".join(f"[agent {aid}]\ntoken_sha256 = {hashlib.sha256(tok.encode()).hexdigest()}\n"
+                   for aid, tok in tokens.items())
+
+
+def count_samples(daemon, agent_id):
+    return daemon.query("SELECT count(*) FROM samples JOIN agents ON agents.num = samples.agent "
+                        "WHERE agents.id = ?", (agent_id,))[0][0]
+
+
+def agent_rows(daemon, agent_id):
+    return daemon.query("SELECT count(*) FROM agents WHERE id = ?", (agent_id,))[0][0]
+
+
+def seqs(daemon, agent_id):
+    return [r[0] for r in daemon.query(
+        "SELECT seq FROM samples JOIN agents ON agents.num = samples.agent WHERE agents.id = ? ORDER BY seq",
+        (agent_id,))]
+
+
+def protoc_available():
+    from shutil import which
+    return which("protoc") is not None
+
+
+class IngestProtocolTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempdir(self)
+        self.tokens = {"tcp-good": "s3cret-token-1", "victim": "victim-token"}
+        self.d = Daemon(self.dir, config=token_config(self.tokens),
+                        listen=[f"unix:{os.path.join(self.dir, 'ingest.sock')}", "tcp:127.0.0.1:0"])
+        self.unix = f"unix:{self.d.unix_path}"
+        self.tcp = f"tcp:127.0.0.1:{self.d.tcp_port}"
+        self.addCleanup(self.d.stop)
+        self.now = int(time.time() * 1000)
+
+    def assert_served(self, agent_id="witness", uri=None):
+        """Another agent still gets Welcome, and an Ack for a sample (which is then in the db)."""
+        c = WireClient(uri or self.unix)
+        try:
+            w = c.welcome(agent_id, machine_id=f"m-{agent_id}")
+            self.assertTrue(w.accepted, w.reason)
+            t = max(int(time.time() * 1000), signed(w.get(3, 0)) + 1)
+            seq = w.get(6, 0) + 1
+            c.send(sample(seq, t))
+            c.wait_ack(t)
+        finally:
+            c.close()
+        self.assertGreaterEqual(count_samples(self.d, agent_id), 1)
+
+    def refused(self, uri, data, reason_part):
+        c = WireClient(uri)
+        try:
+            c.send(data)
+            w = c.expect("welcome")
+            self.assertFalse(w.accepted)
+            self.assertIn(reason_part, w.reason)
+            self.assertTrue(c.wait_closed(), "connection not closed after a refusal")
+        finally:
+            c.close()
+
+    def test_tcp_token_good(self):
+        c = WireClient(self.tcp)
+        w = c.welcome("tcp-good", token=self.tokens["tcp-good"])
+        self.assertTrue(w.accepted, w.reason)
+        self.assertEqual(w.get(5), 1)
+        self.assertLess(abs(signed(w.get(4)) - int(time.time() * 1000)), 60000)
+        c.send(sample(1, self.now) + sample(2, self.now + 20))
+        a = c.wait_ack(self.now + 20)
+        self.assertEqual(a.get(2), 2)
+        c.close()
+        self.assertEqual(seqs(self.d, "tcp-good"), [1, 2])
+
+    def test_tcp_wrong_token(self):
+        # the sample sent right behind the Hello must not be stored either
+        self.refused(self.tcp, hello("tcp-good", token="wrong") + sample(1, self.now), "authentication failed")
+        self.refused(self.tcp, hello("unknown-id", token="whatever"), "authentication failed")
+        self.assertEqual(count_samples(self.d, "tcp-good"), 0)
+        self.assertEqual(agent_rows(self.d, "tcp-good"), 0)
+        self.assertEqual(agent_rows(self.d, "unknown-id"), 0)
+        self.d.wait_line(r"Refused Hello from 'tcp-good'.*authentication failed")
+        self.assert_served()
+
+    def test_tcp_no_token(self):
+        self.refused(self.tcp, hello("tcp-good") + sample(1, self.now), "token required")
+        self.assertEqual(count_samples(self.d, "tcp-good"), 0)
+        self.assert_served()
+
+    def test_unix_needs_no_token_but_checks_a_wrong_one(self):
+        c = WireClient(self.unix)
+        self.assertTrue(c.welcome("tcp-good").accepted)  # socket permissions decide
+        c.close()
+        self.refused(self.unix, hello("victim", token="not-the-token", machine_id="x"), "authentication failed")
+
+    def test_other_agents_id(self):
+        owner = WireClient(self.unix)
+        self.assertTrue(owner.welcome("victim", machine_id="machine-a").accepted)
+        owner.send(sample(1, self.now))
+        owner.wait_ack(self.now)
+        # someone else claims the id: refused, nothing stored, the owner keeps streaming
+        self.refused(self.unix, hello("victim", machine_id="machine-b") + sample(99, self.now + 5), "already connected")
+        owner.send(sample(2, self.now + 1000))
+        owner.wait_ack(self.now + 1000)
+        owner.close()
+        self.assertEqual(seqs(self.d, "victim"), [1, 2])
+
+    def test_reconnect_before_eof_replaces(self):
+        old = WireClient(self.unix)
+        self.assertTrue(old.welcome("roamer", machine_id="same-machine").accepted)
+        old.send(sample(1, self.now))
+        old.wait_ack(self.now)
+        new = WireClient(self.unix)
+        w = new.welcome("roamer", machine_id="same-machine")
+        self.assertTrue(w.accepted, w.reason)
+        self.assertEqual(signed(w.get(3)), self.now)
+        self.assertEqual(w.get(6), 1)
+        self.assertTrue(old.wait_closed(), "the old connection was not dropped")
+        new.send(sample(2, self.now + 1000))
+        new.wait_ack(self.now + 1000)
+        new.close()
+        old.close()
+        self.assertEqual(seqs(self.d, "roamer"), [1, 2])
+
+    def test_sample_before_hello(self):
+        self.refused(self.unix, sample(1, self.now), "expected Hello first")
+        self.assert_served()
+
+    def test_bad_hello(self):
+        self.refused(self.unix, hello("v9", version=9), "protocol version")
+        self.refused(self.unix, hello("v0", version=None), "protocol version")
+        self.refused(self.unix, hello("bad/id"), "invalid agent id")
+        self.refused(self.unix, hello("x" * 65), "invalid agent id")
+        self.refused(self.unix, hello(None), "invalid agent id")
+        self.refused(self.unix, hello("longhost", hostname="h" * 5000), "invalid Hello: hostname")
+        self.refused(self.unix, hello("longtoken", token="t" * 5000), "invalid Hello")
+        for aid in ("v9", "v0", "longhost", "longtoken"):
+            self.assertEqual(agent_rows(self.d, aid), 0)
+        self.assert_served()
+
+    def test_truncated_frame(self):
+        c = WireClient(self.unix)
+        self.assertTrue(c.welcome("trunc").accepted)
+        whole = sample(1, self.now)
+        c.send(whole[:len(whole) // 2])
+        c.sock.shutdown(socket.SHUT_WR)
+        self.assertTrue(c.wait_closed())
+        c.close()
+        self.d.wait_line(r"ended inside a frame")
+        self.assertEqual(count_samples(self.d, "trunc"), 0)
+        self.assert_served()
+
+    def test_oversized_frame(self):
+        c = WireClient(self.unix)
+        self.assertTrue(c.welcome("big").accepted)
+        body = field_bytes(2, b"\x08\x01" + field_bytes(99, b"x" * (FRAME_MAX + 10)))
+        try:
+            c.send(varint(len(body)) + body[:200000])
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.assertTrue(c.wait_closed(), "oversized frame did not close the connection")
+        c.close()
+        self.d.wait_line(r"Protocol error from 'big'.*size limit")
+        self.assertEqual(count_samples(self.d, "big"), 0)
+        self.assert_served()
+
+    def test_garbage(self):
+        http = b"GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: " + b"y" * 100 + b"\r\n\r\n"
+        for junk in (bytes(range(256)) * 16, b"\xff" * 11, http, b"\x0f" + b"\xff" * 15):
+            c = WireClient(self.unix)
+            try:
+                c.send(junk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.assertTrue(c.wait_closed(), f"garbage {junk[:16]!r} did not close the connection")
+            c.close()
+        # garbage after a good Hello
+        c = WireClient(self.unix)
+        self.assertTrue(c.welcome("junky").accepted)
+        c.send(b"\x05\xff\xff\xff\xff\xff")
+        self.assertTrue(c.wait_closed())
+        c.close()
+        self.assertEqual(count_samples(self.d, "junky"), 0)
+        self.assert_served()
+
+    def test_absurd_values(self):
+        c = WireClient(self.unix)
+        self.assertTrue(c.welcome("absurd").accepted)
+        far = self.now + 10 * 365 * 86400 * 1000
+        c.send(sample(1, -5))                                   # negative time
+        c.send(sample(2, far))                                  # ten years ahead
+        c.send(sample(3, self.now, pressure_avg10=math.nan))    # NaN
+        c.send(sample(4, self.now + 1, pressure_avg10=-3.0))    # negative percentage
+        c.send(sample(5, self.now + 2, cpu_usec=(1 << 64) - 5))  # a "negative" counter
+        c.send(sample(6, self.now + 3))                          # a good one
+        a = c.wait_ack(self.now + 3)
+        self.assertEqual(a.get(2), 6)
+        # still connected: the next sample is stored and acked too
+        c.send(sample(7, self.now + 1000))
+        c.wait_ack(self.now + 1000)
+        c.send(sample(8, (1 << 63) - 1) + sample(9, self.now + 2000))  # the largest time there is
+        a = c.wait_ack(self.now + 2000)
+        self.assertEqual(signed(a.get(1)), self.now + 2000)  # the absurd time did not move the mark
+        self.assertEqual(a.get(2), 9)
+        c.close()
+        # an agent clock at the very bottom of int64 gives no offset, not an overflow
+        c = WireClient(self.unix)
+        self.assertTrue(c.welcome("badclock", clock_ms=-(1 << 63)).accepted)
+        c.send(sample(1, self.now))
+        c.wait_ack(self.now)
+        c.close()
+        self.assertEqual(self.d.query("SELECT clock_offset_ms FROM agents WHERE id = 'badclock'")[0][0], 0)
+        self.assertEqual(seqs(self.d, "absurd"), [6, 7, 9])
+        self.d.wait_line(r"absurd values")
+        m = self.d.query("SELECT min(time_ms), max(time_ms) FROM samples")[0]
+        self.assertGreater(m[0], 0)
+        self.assertLess(m[1], self.now + 86400 * 1000)
+
+    def test_batch_and_duplicates(self):
+        c = WireClient(self.unix)
+        self.assertTrue(c.welcome("batcher").accepted)
+        c.send(batch([(i, self.now + i) for i in range(1, 101)]))
+        c.wait_ack(self.now + 100)
+        c.close()
+        # a resend after reconnect: Welcome says where to resume, duplicates are not stored twice
+        c = WireClient(self.unix)
+        w = c.welcome("batcher")
+        self.assertEqual(signed(w.get(3)), self.now + 100)
+        self.assertEqual(w.get(6), 100)
+        c.send(batch([(i, self.now + i) for i in range(90, 111)]))
+        c.wait_ack(self.now + 110)
+        c.close()
+        self.assertEqual(seqs(self.d, "batcher"), list(range(1, 111)))
+
+    @unittest.skipUnless(protoc_available(), "protoc (Debian protobuf-compiler) is not installed")
+    def test_protoc_encoded_frames(self):
+        import encode_frame
+        proto_dir = os.path.join(harness.SOURCE_ROOT, "proto")
+        hello_txt = (b'hello { protocol_version: 1 agent_id: "protoc-made" hostname: "h" '
+                     b'machine_id: "m" virt: VIRT_LXC cgroup_version: 1 clock_ms: %d '
+                     b'limits { effective_cpus: 1.5 cpu_count: 2 memory_limit_bytes: 1073741824 } }' % self.now)
+        sample_txt = (b'sample { seq: 1 time_ms: %d cpu_usage_usec: 5000 memory_usage_bytes: 1000 '
+                      b'memory_working_set_bytes: 900 net { name: "eth0" rx_bytes: 10 tx_bytes: 20 } }' % self.now)
+        data = encode_frame.encode(hello_txt, proto_dir, "seatmeter.Frame")
+        data += encode_frame.encode(sample_txt, proto_dir, "seatmeter.Frame")
+        c = WireClient(self.unix)
+        c.send(data)
+        w = c.expect("welcome")
+        self.assertTrue(w.accepted, w.reason)
+        c.wait_ack(self.now)
+        c.close()
+        self.assertEqual(seqs(self.d, "protoc-made"), [1])
+        self.assertEqual(self.d.query("SELECT virt FROM agents WHERE id = 'protoc-made'")[0][0], "lxc")
+
+    def test_hello_timeout_and_many_idle(self):
+        # connections that never say Hello do not keep the others from being served
+        idle = [WireClient(self.unix) for _ in range(20)]
+        self.assert_served()
+        for c in idle:
+            c.close()
+
+
+if __name__ == "__main__":
+    harness.main()
