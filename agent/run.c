@@ -335,7 +335,8 @@ static uint8_t *out_reserve(Run *run, size_t size)
         if (run->out_alloc - run->out_end < size) {
                 size_t pending = out_pending(run);
 
-                memmove(run->out, run->out + run->out_start, pending);
+                if (pending > 0) /* out may still be NULL: memmove() wants valid pointers */
+                        memmove(run->out, run->out + run->out_start, pending);
                 run->out_start = 0;
                 run->out_end = pending;
                 if (run->out_alloc - run->out_end < size) {
