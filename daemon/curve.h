@@ -23,6 +23,13 @@ int curve_metric_from_string(const char *s, CurveMetric *ret);
  * 0.6%. Values <= 0 go to a zero bucket. Sparse when serialised. */
 typedef struct CurveHist CurveHist;
 
+#define CURVE_HIST_VERSION 1               /* first byte of the serialised form */
+#define CURVE_HIST_PER_OCTAVE 64
+#define CURVE_HIST_MIN_EXP (-32)           /* values below 2^-32 count as zero */
+#define CURVE_HIST_MAX_EXP 64              /* values of 2^64 and more go to the top bucket */
+#define CURVE_HIST_BUCKETS ((CURVE_HIST_MAX_EXP - CURVE_HIST_MIN_EXP) * CURVE_HIST_PER_OCTAVE)
+#define CURVE_HIST_SERIALIZED_MAX (128 * 1024) /* larger blobs are refused; the densest fits in ~74 KiB */
+
 /* One (agent, metric, users) aggregate. */
 typedef struct CurveAgg {
         int64_t users;
@@ -39,8 +46,13 @@ void curve_hist_add(CurveHist *h, double v);
 double curve_hist_quantile(const CurveHist *h, double q);
 /* Serialises into a new buffer (sparse: (bucket, count) pairs). */
 int curve_hist_serialize(const CurveHist *h, uint8_t **ret, size_t *ret_size);
-/* Parses what curve_hist_serialize() wrote; -EBADMSG on garbage. */
+/* Parses what curve_hist_serialize() wrote; -EBADMSG on garbage (any input, at most
+ * CURVE_HIST_SERIALIZED_MAX bytes, else -EMSGSIZE), -ENOMEM. */
 int curve_hist_deserialize(const uint8_t *buf, size_t size, CurveHist **ret);
+/* Adds every count of src to dst. -EOVERFLOW if a count would wrap (dst unchanged), -ENOMEM. */
+int curve_hist_merge(CurveHist *dst, const CurveHist *src);
+/* Number of values added (zero bucket included). */
+uint64_t curve_hist_count(const CurveHist *h);
 
 typedef struct CurveFit {
         double intercept, slope, r2;
@@ -51,5 +63,19 @@ typedef struct CurveFit {
 /* Ordinary least squares of value on users over every sample behind aggs (exact, from n, sum, sumsq). */
 void curve_fit(const CurveAgg *aggs, size_t n_aggs, CurveFit *ret);
 
-/* Participants at which the fit reaches threshold, or -1 when it never does (slope <= 0). */
+/* Participants at which the fit reaches threshold, or -1 when it never does (slope <= 0, or no valid
+ * fit); 0 when the fit is at or above the threshold already with no participant. */
 double curve_capacity(const CurveFit *fit, double threshold);
+
+/* Fills *ret from one row of the curves table (users, n, sum, sumsq, max, hist), as the HTTP side reads
+ * it; blob may be NULL (no histogram: p95 unknown). -EBADMSG for a damaged blob or inconsistent numbers
+ * (negative or non-finite sums, n == 0 with values). Free with curve_agg_done(). */
+int curve_agg_from_row(int64_t users, int64_t n, double sum, double sumsq, double max, const void *blob,
+                       size_t blob_size, CurveAgg *ret);
+/* Frees what *a owns (the histogram) and leaves it empty. */
+void curve_agg_done(CurveAgg *a);
+
+/* What a curve point answers: mean, standard deviation (population) and p95 of the samples behind a;
+ * NAN for what is unknown (no samples; p95 without histogram). p95 is clamped to a->max, since a bucket's
+ * centre can lie slightly above the largest value. Every out-parameter may be NULL. */
+void curve_point_stats(const CurveAgg *a, double *ret_mean, double *ret_stddev, double *ret_p95);

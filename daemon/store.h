@@ -1,14 +1,49 @@
 #pragma once
 /* The daemon's SQLite store, writer side. One Store per process, used only from the event-loop thread.
  * WAL mode, synchronous=NORMAL, prepared statements, schema migrations from the schema/ migrations by
- * PRAGMA user_version. Samples are added inside an open transaction and made durable by store_commit();
- * acks follow the commit. The HTTP threads read through their own connections (query.h).
+ * PRAGMA user_version. Samples are added to an in-memory batch and made durable by store_commit(); acks
+ * follow the commit. The HTTP threads read through their own connections (query.h). docs/storage.md
+ * says what is stored where, and what is refused.
  * OWNER: store helper. Contract used by daemon/ingest.c and daemon/bbb.c. */
 
 #include "macro.h"
 #include "proto/seatmeter.pb-c.h"
 
 typedef struct Store Store;
+
+/* What the store accepts. Anything outside gives -EINVAL and nothing is stored (docs/storage.md). */
+#define STORE_ID_MAX 64                          /* agent ids and BBB server names: [A-Za-z0-9._-]{1,64} */
+#define STORE_FUTURE_MAX_MS (24LL * 3600 * 1000) /* a sample may be at most one day ahead of the daemon */
+#define STORE_CPUS_MAX 65536                     /* effective_cpus in (0, this], cpu counts in [1, this] */
+#define STORE_BYTES_MAX (UINT64_C(1) << 60)      /* 1 EiB: memory sizes and limits above are absurd */
+#define STORE_PERIOD_US_MAX 10000000ULL          /* CFS period (the kernel allows 1 ms .. 1 s) */
+#define STORE_COUNTER_MAX ((uint64_t)INT64_MAX)  /* cumulative counters must fit SQLite's integer */
+#define STORE_NETDEV_MAX 256                     /* interfaces per sample */
+#define STORE_IFNAME_MAX 64
+#define STORE_CPUSET_MAX 4096
+#define STORE_HOSTNAME_MAX 255
+#define STORE_PATH_MAX 4096                      /* cgroup path */
+#define STORE_SHORT_TEXT_MAX 64                  /* machine id, cgroup mode, agent version, transport */
+#define STORE_USERS_MAX 1000000                  /* participants of one BBB server */
+#define STORE_BBB_COUNT_MAX 100000000            /* any count of one poll */
+#define STORE_ERROR_MAX 1024                     /* a poll's error text is cut to this many bytes */
+#define STORE_AGENTS_MAX 65536                   /* agents kept in memory */
+#define STORE_PENDING_MAX 262144                 /* samples added and not yet committed */
+#define STORE_RATE_GAP_MAX_MS (10LL * 60 * 1000) /* no rate over a longer gap between two samples */
+#define STORE_AGG_INTERVAL_MS 2000               /* trends, curves, netdev are written this often */
+#define STORE_AGG_INTERVAL_MAX_MS 60000
+
+/* Checks one sample against the limits above, as store_add_sample() does, without storing it. now_ms is
+ * the daemon's clock. Returns 0, or -EINVAL with *ret_reason (static text, may be NULL) saying why. */
+int store_sample_check(const Seatmeter__Sample *sample, int64_t now_ms, const char **ret_reason);
+/* Checks a Limits message (from Hello or Sample). Returns 0 or -EINVAL with the reason. */
+int store_limits_check(const Seatmeter__Limits *l, const char **ret_reason);
+/* Checks the texts and limits of a Hello. Returns 0 or -EINVAL with the reason. */
+int store_hello_check(const Seatmeter__Hello *h, const char **ret_reason);
+/* [A-Za-z0-9._-]{1,STORE_ID_MAX} */
+bool store_id_is_valid(const char *id);
+/* The names of Seatmeter__Virt as the agent's JSON spells them ("lxc", "kvm", "vm-other", ...). */
+const char *store_virt_to_string(int virt);
 
 /* What a Hello tells about an agent, plus what the daemon decided. */
 typedef struct StoreAgentInfo {
@@ -40,21 +75,39 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free)
 int store_reset_connected(Store *s);
 
 /* Records a Hello: upserts the agent row, marks it connected, returns the newest stored timestamp and
- * sequence number for it (0 when none). */
+ * sequence number for it (0 when none): of committed samples only, so what the agent drops after the
+ * Welcome is on disk. -EINVAL for a bad id or an absurd Hello (store_hello_check()). */
 int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_time_ms, uint64_t *ret_last_seq);
 int store_agent_disconnected(Store *s, const char *id, int64_t now_ms);
 
-/* Adds one sample of agent id inside the open transaction (begun on demand). users is the participant
- * count of the agent's BBB server at that moment, or -1 when unknown. Rates are derived from the
- * previous sample of the same agent (counter resets give no rate for that interval); trends and curve
- * aggregates are updated. Returns 1 when stored, 0 when (agent, time_ms) was already stored (a resend),
- * -EINVAL for absurd values (nothing stored), other -errno on failure. */
+/* Adds one sample of agent id to the batch of the next commit. users is the participant count of the
+ * agent's BBB server at that moment, or -1 when unknown. Rates are derived from the previous sample of
+ * the same agent (counter resets give no rate for that interval); trends and curve aggregates are
+ * updated. Returns 1 when stored, 0 when (agent, time_ms) was already stored or is pending (a resend),
+ * -EINVAL for absurd values (nothing stored), -ENOBUFS when STORE_PENDING_MAX samples wait already
+ * (commit first), other -errno on failure. The batch lives in memory, so a full disk shows at the
+ * commit, not here. An id never seen by store_agent_hello() gets an agents row of its own (virt
+ * 'unknown'). */
 int store_add_sample(Store *s, const char *id, const Seatmeter__Sample *sample, int users);
 
-/* Commits the open transaction, if any. After it returns 0, every sample added before is on disk. */
+/* Commits the batch. After it returns 0, every sample added before is on disk (safe from a crash of the
+ * daemon; with synchronous=NORMAL the newest commits may roll back if the machine loses power).
+ * On failure (-ENOSPC for a full disk or the size limit, -EBUSY, -EIO) the transaction is rolled back
+ * and nothing is lost: what was committed before stays, and the samples added since stay pending, to be
+ * written by the next successful store_commit(). So acks stay correct when the caller acks only what a
+ * successful commit covered.
+ * The aggregates (trends, curves, netdev, agents.last_*) go in with the first commit at least
+ * STORE_AGG_INTERVAL_MS after the previous aggregate flush; they are complete up to agents.agg_time_ms,
+ * and store_open() completes them after a crash. */
 int store_commit(Store *s);
 /* Samples added since the last commit. */
 unsigned store_pending(const Store *s);
+/* Commits, and writes the aggregates now whatever the interval. Returns 0 or -errno as store_commit(). */
+int store_flush(Store *s);
+/* Sets how often the aggregates are written (0: with every commit), capped at STORE_AGG_INTERVAL_MAX_MS.
+ * An idle daemon should still call store_commit() every STORE_AGG_INTERVAL_MS or so, so the last
+ * aggregates reach the readers; it costs nothing when nothing is due. */
+void store_set_aggregate_interval(Store *s, unsigned interval_ms);
 
 /* Stores a BBB poll result and the server's current state. */
 int store_add_bbb_poll(Store *s, const StoreBbbPoll *p);
@@ -65,6 +118,10 @@ int store_bbb_users_at(Store *s, const char *server, int64_t time_ms, int64_t ma
 /* Deletes at most max_rows expired raw samples, trends and polls. Returns the number deleted, so the
  * caller can schedule the next step soon (>0) or late (0). Never holds the write lock for long. */
 int store_retention_step(Store *s, int64_t now_ms, unsigned raw_days, unsigned trend_days, unsigned max_rows);
+
+/* Caps the database at max_bytes (rounded down to whole pages; 0 = no cap beyond SQLite's own): a commit
+ * that would grow it further fails with -ENOSPC, as a full disk does. Returns 0 or -errno. */
+int store_set_size_limit(Store *s, uint64_t max_bytes);
 
 /* Translates a sqlite3 result code to -errno (BUSY -> -EBUSY, CONSTRAINT -> -EEXIST, FULL -> -ENOSPC,
  * else -EIO). */

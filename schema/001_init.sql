@@ -28,7 +28,10 @@ CREATE TABLE agents (
         last_seen_ms INTEGER,
         clock_offset_ms INTEGER NOT NULL DEFAULT 0, -- daemon clock minus agent clock, at the last Hello
         last_time_ms INTEGER NOT NULL DEFAULT 0,    -- newest stored sample (agent clock)
-        last_seq INTEGER NOT NULL DEFAULT 0
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        agg_time_ms INTEGER NOT NULL DEFAULT 0      -- trends, curves and netdev include every sample up to
+                                                    -- this time; newer ones are folded in at the next
+                                                    -- aggregate flush (every few seconds, or at restart)
 );
 
 -- Raw samples: derived rates and gauges, plus the cumulative counters Prometheus totals need.
@@ -58,6 +61,8 @@ CREATE TABLE samples (
         net_rx_bytes INTEGER,                  -- summed over the interfaces sent
         net_tx_bytes INTEGER,
         oom_kills INTEGER,
+        cpu_nr_periods INTEGER,                -- CFS enforcement periods, cumulative
+        cpu_nr_throttled INTEGER,              -- periods in which the cgroup was throttled, cumulative
         PRIMARY KEY (agent, time_ms)
 ) WITHOUT ROWID;
 
