@@ -9,7 +9,9 @@
 typedef struct Http Http;
 
 /* Starts serving on c->http (or on listen_fd when >= 0, a socket passed by systemd). db_path is the
- * daemon's database, opened read-only per thread. */
+ * daemon's database, opened read-only per thread. On success the Http owns listen_fd (closed by
+ * http_free()); on failure the caller still does. Refuses (-EPERM) to listen beyond loopback without
+ * c->http_token. */
 int http_new(const Config *c, const char *db_path, int listen_fd, Http **ret);
 Http *http_free(Http *h);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Http *, http_free)

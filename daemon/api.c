@@ -1,0 +1,1631 @@
+/* The HTTP API's routes: JSON with jansson, CSV for curves, Prometheus text through metrics.c. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api.h"
+#include "curve.h"
+#include "log.h"
+#include "metrics.h"
+#include "series-cache.h"
+#include "util.h"
+
+#define CONTENT_TYPE_JSON "application/json"
+#define CONTENT_TYPE_CSV "text/csv; charset=utf-8"
+#define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15)) /* 15 digits: exact enough, no binary noise */
+
+#define SERIES_STEP_MIN_MS 1000LL /* an aggregated series never uses buckets below a second */
+
+/* jansson provides json_decrefp(). */
+#define _cleanup_json_ _cleanup_(json_decrefp)
+
+static const char *const routes_prefix = "/api/v1/";
+
+bool api_name_is_valid(const char *s)
+{
+        size_t n;
+
+        if (isempty(s))
+                return false;
+        n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+        return s[n] == 0 && n <= QUERY_ID_MAX;
+}
+
+bool api_handles(const char *path)
+{
+        return streq(path, "/healthz") || streq(path, "/metrics") ||
+               strneq(path, routes_prefix, strlen(routes_prefix));
+}
+
+void api_response_done(ApiResponse *r)
+{
+        if (!r)
+                return;
+        free(r->body);
+        for (size_t i = 0; i < ELEMENTSOF(r->header_values); i++)
+                free(r->header_values[i]);
+        *r = (ApiResponse){0};
+}
+
+static int response_set_header(ApiResponse *r, const char *name, const char *fmt, ...) _printf_(3, 4);
+static int response_set_header(ApiResponse *r, const char *name, const char *fmt, ...)
+{
+        va_list ap;
+        char *v;
+        int k;
+
+        for (size_t i = 0; i < ELEMENTSOF(r->header_names); i++) {
+                if (r->header_names[i])
+                        continue;
+                va_start(ap, fmt);
+                k = vasprintf(&v, fmt, ap);
+                va_end(ap);
+                if (k < 0)
+                        return -ENOMEM;
+                r->header_names[i] = name;
+                r->header_values[i] = v;
+                return 0;
+        }
+        return -ENOBUFS;
+}
+
+/* Takes ownership of j. */
+static int response_json(ApiResponse *ret, unsigned status, json_t *j)
+{
+        _cleanup_json_ json_t *owned = j;
+        char *body;
+
+        if (!owned)
+                return -ENOMEM;
+        body = json_dumps(owned, JSON_FLAGS | JSON_ENCODE_ANY);
+        if (!body)
+                return -ENOMEM;
+        free(ret->body);
+        ret->status = status;
+        ret->content_type = CONTENT_TYPE_JSON;
+        ret->body = body;
+        ret->size = strlen(body);
+        return 0;
+}
+
+int api_error(ApiResponse *ret, unsigned status, const char *fmt, ...)
+{
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+        int k;
+
+        va_start(ap, fmt);
+        k = vasprintf(&msg, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        /* A parameter quoted in msg comes from the client and may be anything: keep printable ASCII
+         * only, so the message is always valid JSON text. */
+        for (char *p = msg; *p; p++)
+                if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+                        *p = '?';
+        return response_json(ret, status, json_pack("{s:s%}", "error", msg, (size_t)k));
+}
+
+/* A number, or null for the NAN that stands for SQL NULL. */
+static json_t *json_number_or_null(double v)
+{
+        return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *json_integer_or_null(double v)
+{
+        return isfinite(v) ? json_integer((json_int_t)v) : json_null();
+}
+
+static json_t *json_column(QueryColumn c, double v)
+{
+        return query_column_is_integer(c) ? json_integer_or_null(v) : json_number_or_null(v);
+}
+
+/* Text from the database may hold anything an agent sent: invalid UTF-8 is served as null rather than
+ * breaking the whole answer. */
+static json_t *json_text(const char *s)
+{
+        if (isempty(s))
+                return json_null();
+        json_t *j = json_string(s);
+        return j ? j : json_null();
+}
+
+static json_t *json_text_or_empty(const char *s)
+{
+        json_t *j = json_string(s);
+        return j ? j : json_string("");
+}
+
+/* For "return failed(api_error(...));": the error response is built, the route stops. */
+static int failed(int r)
+{
+        return r < 0 ? r : -EINVAL;
+}
+
+static int json_set(json_t *o, const char *key, json_t *v)
+{
+        if (!v)
+                return -ENOMEM;
+        return json_object_set_new_nocheck(o, key, v) < 0 ? -ENOMEM : 0;
+}
+
+/* ---- a fast JSON writer for series rows ----
+ * A series answer is thousands of small rows of numbers: building it through jansson objects and
+ * printf's exact float formatting was most of the cost of a cached 24-hour series. Keys here are fixed
+ * ASCII names, so no escaping is needed. */
+
+typedef struct JsonBuf {
+        char *data;
+        size_t size, allocated;
+        bool oom;
+} JsonBuf;
+
+#define JSONBUF_MAX (256U * 1024 * 1024) /* a series answer is bounded by its row limit long before */
+
+static bool jb_reserve(JsonBuf *b, size_t n)
+{
+        size_t k;
+        char *p;
+
+        if (b->oom)
+                return false;
+        if (b->size + n + 1 <= b->allocated)
+                return true;
+        k = MAX(b->allocated * 2, b->size + n + 1);
+        k = MAX(k, (size_t)4096);
+        if (k > JSONBUF_MAX || !(p = realloc(b->data, k))) {
+                b->oom = true;
+                return false;
+        }
+        b->data = p;
+        b->allocated = k;
+        return true;
+}
+
+static void jb_put(JsonBuf *b, const char *s, size_t n)
+{
+        if (!jb_reserve(b, n))
+                return;
+        memcpy(b->data + b->size, s, n);
+        b->size += n;
+        b->data[b->size] = 0;
+}
+
+static void jb_puts(JsonBuf *b, const char *s)
+{
+        jb_put(b, s, strlen(s));
+}
+
+static size_t format_uint(uint64_t v, char *buf)
+{
+        char tmp[24];
+        size_t n = 0, i = 0;
+
+        do {
+                tmp[n++] = (char)('0' + v % 10);
+                v /= 10;
+        } while (v);
+        while (n)
+                buf[i++] = tmp[--n];
+        buf[i] = 0;
+        return i;
+}
+
+size_t api_format_double(double v, char *buf)
+{
+        static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9, 1e10,
+                                       1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20};
+        char digits[24];
+        size_t n = 0, nd, i;
+        uint64_t m;
+        double a;
+        int e;
+
+        if (!isfinite(v)) {
+                strcpy(buf, "null");
+                return 4;
+        }
+        if (v < 0)
+                buf[n++] = '-';
+        a = fabs(v);
+        if (a == 0) {
+                buf[0] = '0';
+                buf[1] = 0;
+                return 1;
+        }
+        if (a < 9007199254740992.0 && a == floor(a))
+                return n + format_uint((uint64_t)a, buf + n);
+
+        /* 15 significant digits: m = a * 10^(14 - e), 10^14 <= m < 10^15. Outside the plain range, or
+         * when rounding leaves the window, printf does it. */
+        e = (int)floor(log10(a));
+        for (int tries = 0; tries < 2; tries++) {
+                if (e < -6 || e > 14)
+                        return (size_t)snprintf(buf, API_DOUBLE_MAX, "%.15g", v);
+                m = (uint64_t)llround(a * pow10[14 - e]);
+                if (m >= 1000000000000000ULL)
+                        e++;
+                else if (m < 100000000000000ULL)
+                        e--;
+                else
+                        goto digits;
+        }
+        return (size_t)snprintf(buf, API_DOUBLE_MAX, "%.15g", v);
+
+digits:
+        nd = format_uint(m, digits);
+        while (nd > 1 && digits[nd - 1] == '0')
+                nd--;
+        if (e >= 0) {
+                for (i = 0; i <= (size_t)e; i++)
+                        buf[n++] = i < nd ? digits[i] : '0';
+                if (nd > (size_t)e + 1) {
+                        buf[n++] = '.';
+                        for (; i < nd; i++)
+                                buf[n++] = digits[i];
+                }
+        } else {
+                buf[n++] = '0';
+                buf[n++] = '.';
+                for (int z = -1; z > e; z--)
+                        buf[n++] = '0';
+                for (i = 0; i < nd; i++)
+                        buf[n++] = digits[i];
+        }
+        buf[n] = 0;
+        return n;
+}
+
+static void jb_double(JsonBuf *b, double v)
+{
+        char tmp[API_DOUBLE_MAX];
+
+        jb_put(b, tmp, api_format_double(v, tmp));
+}
+
+static void jb_int(JsonBuf *b, int64_t v)
+{
+        char tmp[24];
+        size_t n = 0;
+
+        if (v < 0) {
+                tmp[n++] = '-';
+                n += format_uint((uint64_t)0 - (uint64_t)v, tmp + n);
+        } else
+                n = format_uint((uint64_t)v, tmp);
+        jb_put(b, tmp, n);
+}
+
+/* ---- query arguments ---- */
+
+/* Checks that every argument is one of allowed (NULL-terminated) and that only repeatable keys repeat.
+ * Arguments starting with "_" (cache busters) are ignored. */
+static int args_check(const ApiRequest *req, const char *const *allowed, const char *repeatable,
+                      ApiResponse *ret)
+{
+        for (size_t i = 0; i < req->n_args; i++) {
+                const char *k = req->args[i].key;
+                bool ok = false;
+
+                if (k[0] == '_')
+                        continue;
+                for (const char *const *a = allowed; *a; a++)
+                        if (streq(*a, k)) {
+                                ok = true;
+                                break;
+                        }
+                if (!ok)
+                        return failed(api_error(ret, 400, "unknown parameter '%.64s'", k));
+                if (repeatable && streq(k, repeatable))
+                        continue;
+                for (size_t j = 0; j < i; j++)
+                        if (streq(req->args[j].key, k))
+                                return failed(api_error(ret, 400, "parameter '%s' given twice", k));
+        }
+        return 0;
+}
+
+static const char *arg_get(const ApiRequest *req, const char *key)
+{
+        for (size_t i = 0; i < req->n_args; i++)
+                if (streq(req->args[i].key, key))
+                        return (req->args[i].value ? req->args[i].value : "");
+        return NULL;
+}
+
+/* Parses an epoch-ms argument within [0, API_TIME_MAX_MS]; def when absent. */
+static int arg_time(const ApiRequest *req, const char *key, int64_t def, int64_t *ret, ApiResponse *resp)
+{
+        const char *v = arg_get(req, key);
+        int64_t t;
+
+        if (!v) {
+                *ret = def;
+                return 0;
+        }
+        if (safe_atoi64(v, &t) < 0)
+                return failed(api_error(resp, 400, "parameter '%s' must be epoch milliseconds", key));
+        if (t < 0 || t > API_TIME_MAX_MS)
+                return failed(api_error(resp, 400, "parameter '%s' out of range", key));
+        *ret = t;
+        return 0;
+}
+
+/* ---- /api/v1/agents ---- */
+
+static json_t *agent_to_json(const QueryAgent *a, const QuerySample *latest)
+{
+        json_t *o = json_object();
+
+        if (!o)
+                return NULL;
+        if (json_set(o, "id", json_string(a->id)) < 0 || json_set(o, "virt", json_text(a->virt)) < 0 ||
+            json_set(o, "hostname", json_text(a->hostname)) < 0 ||
+            json_set(o, "connected", json_boolean(a->connected)) < 0 ||
+            json_set(o, "last_seen_ms", json_integer_or_null(a->last_seen_ms)) < 0 ||
+            json_set(o, "effective_cpus", json_number_or_null(a->effective_cpus)) < 0 ||
+            json_set(o, "cpu_count", a->cpu_count >= 0 ? json_integer(a->cpu_count) : json_null()) < 0 ||
+            json_set(o, "memory_limit_bytes", json_integer_or_null(a->memory_limit_bytes)) < 0 ||
+            json_set(o, "clock_offset_ms", json_integer(a->clock_offset_ms)) < 0 ||
+            json_set(o, "bbb", json_text(a->bbb)) < 0 ||
+            json_set(o, "first_seen_ms", json_integer_or_null(a->first_seen_ms)) < 0 ||
+            json_set(o, "last_sample_ms", latest ? json_integer(latest->time_ms) : json_null()) < 0 ||
+            json_set(o, "transport", json_text(a->transport)) < 0 ||
+            json_set(o, "agent_version", json_text(a->agent_version)) < 0 ||
+            json_set(o, "cgroup_version",
+                     a->cgroup_version >= 0 ? json_integer(a->cgroup_version) : json_null()) < 0 ||
+            json_set(o, "cgroup_mode", json_text(a->cgroup_mode)) < 0 ||
+            json_set(o, "cgroup_path", json_text(a->cgroup_path)) < 0 ||
+            json_set(o, "swap_limit_bytes", json_integer_or_null(a->swap_limit_bytes)) < 0 ||
+            json_set(o, "host_cpus", json_integer_or_null(a->host_cpus)) < 0 ||
+            json_set(o, "host_memory_bytes", json_integer_or_null(a->host_memory_bytes)) < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+static int agents_append(const QueryAgent *a, const QuerySample *latest, void *userdata)
+{
+        json_t *o = agent_to_json(a, latest);
+
+        if (!o)
+                return -ENOMEM;
+        return json_array_append_new(userdata, o) < 0 ? -ENOMEM : 0;
+}
+
+static int db_error(ApiResponse *ret, int r)
+{
+        if (r == -ENOMEM)
+                return r;
+        return api_error(ret, 503, "database unavailable (%s)", strerror(-r));
+}
+
+static int route_agents(Query *q, const ApiRequest *req, ApiResponse *ret)
+{
+        static const char *const allowed[] = {NULL};
+        _cleanup_json_ json_t *a = NULL;
+        int r;
+
+        if (args_check(req, allowed, NULL, ret) < 0)
+                return 0;
+        a = json_array();
+        if (!a)
+                return -ENOMEM;
+        r = query_agents(q, agents_append, a);
+        if (r < 0)
+                return db_error(ret, r);
+        return response_json(ret, 200, TAKE_PTR(a));
+}
+
+/* Looks agent id up; answers 400/404/503 itself and returns < 0 when not found. */
+static int find_agent(Query *q, const char *id, QueryAgent *ret_agent, ApiResponse *ret)
+{
+        int r;
+
+        if (!api_name_is_valid(id))
+                return failed(api_error(ret, 400, "invalid agent id"));
+        r = query_agent_find(q, id, ret_agent);
+        if (r < 0)
+                return failed(db_error(ret, r));
+        if (r == 0)
+                return failed(api_error(ret, 404, "unknown agent '%s'", id));
+        return 0;
+}
+
+static int route_agent(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
+{
+        static const char *const allowed[] = {NULL};
+        QueryAgent a;
+        QuerySample latest;
+        int r;
+
+        if (args_check(req, allowed, NULL, ret) < 0 || find_agent(q, id, &a, ret) < 0)
+                return 0;
+        r = query_latest(q, a.num, &latest);
+        if (r < 0)
+                return db_error(ret, r);
+        return response_json(ret, 200, agent_to_json(&a, r > 0 ? &latest : NULL));
+}
+
+static const QueryColumn latest_columns[] = {
+        QUERY_CPU_CORES,         QUERY_CPU_RATIO,   QUERY_THROTTLED_RATIO, QUERY_MEMORY_BYTES,
+        QUERY_WORKING_SET_BYTES, QUERY_IO_READ_BPS, QUERY_IO_WRITE_BPS,    QUERY_NET_RX_BPS,
+        QUERY_NET_TX_BPS,        QUERY_USERS,       QUERY_CACHE_BYTES,     QUERY_ANON_BYTES,
+        QUERY_SWAP_BYTES,
+};
+
+static int route_latest(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
+{
+        static const char *const allowed[] = {NULL};
+        _cleanup_json_ json_t *o = NULL;
+        QueryAgent a;
+        QuerySample s;
+        int r;
+
+        if (args_check(req, allowed, NULL, ret) < 0 || find_agent(q, id, &a, ret) < 0)
+                return 0;
+        r = query_latest(q, a.num, &s);
+        if (r < 0)
+                return db_error(ret, r);
+        o = json_object();
+        if (!o)
+                return -ENOMEM;
+        if (json_set(o, "agent", json_string(a.id)) < 0 ||
+            json_set(o, "time_ms", r > 0 ? json_integer(s.time_ms) : json_null()) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(latest_columns); i++) {
+                QueryColumn c = latest_columns[i];
+
+                if (json_set(o, query_column_to_string(c), r > 0 ? json_column(c, s.v[c]) : json_null()) < 0)
+                        return -ENOMEM;
+        }
+        return response_json(ret, 200, TAKE_PTR(o));
+}
+
+/* ---- /api/v1/agents/{id}/series ---- */
+
+int api_parse_step(const char *s, int64_t *ret_ms)
+{
+        static const struct {
+                const char *suffix;
+                int64_t ms;
+        } units[] = {
+                {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 24 * 3600 * 1000},
+        };
+        char digits[21];
+        size_t n;
+        uint64_t v;
+        int64_t mult = 1;
+
+        if (!s)
+                return -EINVAL;
+        if (streq(s, "raw")) {
+                *ret_ms = 0;
+                return 0;
+        }
+        n = strspn(s, "0123456789");
+        if (n == 0 || n >= sizeof(digits))
+                return n == 0 ? -EINVAL : -ERANGE;
+        if (s[n]) {
+                bool found = false;
+
+                for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                        if (streq(s + n, units[i].suffix)) {
+                                mult = units[i].ms;
+                                found = true;
+                                break;
+                        }
+                if (!found)
+                        return -EINVAL;
+        }
+        memcpy(digits, s, n);
+        digits[n] = 0;
+        if (safe_atou64(digits, &v) < 0)
+                return -ERANGE;
+        if (v == 0 || v > (uint64_t)(API_SERIES_RANGE_MAX_MS / mult))
+                return -ERANGE;
+        *ret_ms = (int64_t)v * mult;
+        return 0;
+}
+
+/* The smallest "nice" bucket width (what a person would pick for a chart) that is >= ms. */
+static int64_t nice_step(int64_t ms)
+{
+        static const int64_t steps[] = {
+                1000,
+                2000,
+                5000,
+                10000,
+                15000,
+                30000,
+                60000,
+                2 * 60000,
+                5 * 60000,
+                10 * 60000,
+                15 * 60000,
+                30 * 60000,
+                API_HOUR_MS,
+                2 * API_HOUR_MS,
+                3 * API_HOUR_MS,
+                6 * API_HOUR_MS,
+                12 * API_HOUR_MS,
+                24 * API_HOUR_MS,
+        };
+        const int64_t day = 24 * API_HOUR_MS;
+
+        for (size_t i = 0; i < ELEMENTSOF(steps); i++)
+                if (ms <= steps[i])
+                        return steps[i];
+        return (ms + day - 1) / day * day;
+}
+
+void api_series_plan(int64_t from_ms, int64_t to_ms, int64_t step_ms, uint64_t limit, ApiSeriesPlan *ret)
+{
+        int64_t range = to_ms - from_ms + 1, min_step;
+
+        assert(from_ms <= to_ms);
+        assert(limit > 0);
+
+        if (step_ms < 0) {
+                *ret = (ApiSeriesPlan){.raw = true};
+                return;
+        }
+        /* Bounded points: no more buckets than limit (or the default count when no step was asked). */
+        min_step = nice_step(MAX((range + (int64_t)limit - 1) / (int64_t)limit, SERIES_STEP_MIN_MS));
+        if (step_ms == 0)
+                step_ms = nice_step(MAX(range / API_SERIES_POINTS_DEFAULT, SERIES_STEP_MIN_MS));
+        step_ms = MAX(step_ms, min_step);
+
+        /* Hourly trends answer whenever an hour is fine enough, or the range is too long to scan raw. */
+        if (step_ms >= API_HOUR_MS || range > API_SERIES_RAW_RANGE_MAX_MS) {
+                step_ms = (step_ms + API_HOUR_MS - 1) / API_HOUR_MS * API_HOUR_MS;
+                *ret = (ApiSeriesPlan){.trends = true, .step_ms = step_ms};
+                return;
+        }
+        *ret = (ApiSeriesPlan){.step_ms = step_ms};
+}
+
+typedef enum SeriesAgg {
+        SERIES_AVG,
+        SERIES_MIN,
+        SERIES_MAX,
+} SeriesAgg;
+
+typedef struct Series {
+        JsonBuf out;
+        QueryColumn metrics[QUERY_SERIES_MAX];
+        size_t n_metrics;
+        uint64_t columns; /* the metrics as a mask */
+        SeriesAgg agg;
+        int64_t step_ms;
+        uint64_t n_rows, n_source; /* rows out, source rows read */
+        /* The open bucket. */
+        bool open;
+        int64_t bucket;
+        double count[QUERY_SERIES_MAX], sum[QUERY_SERIES_MAX], min[QUERY_SERIES_MAX], max[QUERY_SERIES_MAX];
+        int64_t last_time_ms;
+
+        /* Caching of finished buckets (aggregated samples only). */
+        SeriesCache *cache;
+        const QueryAgent *agent;
+        int64_t from_ms, to_ms;
+        int64_t first_hour_ms;
+        int64_t *hour_n; /* samples per hour per the trends table, from first_hour_ms on */
+        size_t n_hours;
+        int64_t next_uncached; /* buckets before this were recorded (or are not cacheable) */
+        uint64_t cache_hits;
+} Series;
+
+static bool series_cacheable(const Series *s, int64_t bucket)
+{
+        int64_t end = bucket + s->step_ms - 1;
+        size_t h;
+
+        if (!s->cache || bucket < s->from_ms || end > s->to_ms || end > s->agent->agg_time_ms)
+                return false;
+        h = (size_t)((bucket - s->first_hour_ms) / API_HOUR_MS);
+        return h < s->n_hours;
+}
+
+static SeriesKey series_key(const Series *s, int64_t bucket)
+{
+        return (SeriesKey){
+                .agent_num = s->agent->num,
+                .step_ms = s->step_ms,
+                .bucket_ms = bucket,
+                .columns = s->columns,
+                .hour_n = s->hour_n[(bucket - s->first_hour_ms) / API_HOUR_MS],
+        };
+}
+
+/* Records the open bucket (or an empty one) in the cache; buckets are indexed by column there, so
+ * metrics=a,b and metrics=b,a share them. */
+static void series_cache_record(Series *s, int64_t bucket, bool with_data)
+{
+        SeriesBucket b;
+        SeriesKey k;
+
+        if (!series_cacheable(s, bucket))
+                return;
+        memset(&b, 0, sizeof(b));
+        if (with_data)
+                for (size_t i = 0; i < s->n_metrics; i++) {
+                        QueryColumn c = s->metrics[i];
+
+                        b.count[c] = s->count[i];
+                        b.sum[c] = s->sum[i];
+                        b.min[c] = s->min[i];
+                        b.max[c] = s->max[i];
+                }
+        k = series_key(s, bucket);
+        series_cache_put(s->cache, &k, &b);
+}
+
+/* Records the buckets in [s->next_uncached, upto) as empty: the scan covered them and found nothing. */
+static void series_cache_empty_until(Series *s, int64_t upto)
+{
+        if (!s->cache)
+                return;
+        for (; s->next_uncached < upto; s->next_uncached += s->step_ms)
+                series_cache_record(s, s->next_uncached, false);
+}
+
+static int series_flush(Series *s)
+{
+        if (!s->open)
+                return 0;
+        s->open = false;
+        if (s->cache) {
+                series_cache_empty_until(s, s->bucket);
+                series_cache_record(s, s->bucket, true);
+                s->next_uncached = s->bucket + s->step_ms;
+        }
+        jb_puts(&s->out, s->n_rows > 0 ? ",{\"time_ms\":" : "[{\"time_ms\":");
+        jb_int(&s->out, s->bucket);
+        for (size_t i = 0; i < s->n_metrics; i++) {
+                double v = NAN;
+
+                if (s->count[i] > 0)
+                        v = s->agg == SERIES_MIN   ? s->min[i]
+                            : s->agg == SERIES_MAX ? s->max[i]
+                                                   : s->sum[i] / s->count[i];
+                jb_puts(&s->out, ",\"");
+                jb_puts(&s->out, query_column_to_string(s->metrics[i]));
+                jb_puts(&s->out, "\":");
+                jb_double(&s->out, v);
+        }
+        jb_puts(&s->out, "}");
+        s->n_rows++;
+        return s->out.oom ? -ENOMEM : 0;
+}
+
+static int series_open(Series *s, int64_t bucket)
+{
+        int r;
+
+        if (s->open && s->bucket == bucket)
+                return 0;
+        r = series_flush(s);
+        if (r < 0)
+                return r;
+        s->open = true;
+        s->bucket = bucket;
+        for (size_t i = 0; i < s->n_metrics; i++) {
+                s->count[i] = s->sum[i] = 0;
+                s->min[i] = INFINITY;
+                s->max[i] = -INFINITY;
+        }
+        return 0;
+}
+
+static int series_raw_row(const QuerySample *row, void *userdata)
+{
+        Series *s = userdata;
+
+        jb_puts(&s->out, s->n_rows > 0 ? ",{\"time_ms\":" : "[{\"time_ms\":");
+        jb_int(&s->out, row->time_ms);
+        for (size_t i = 0; i < s->n_metrics; i++) {
+                QueryColumn c = s->metrics[i];
+                double v = row->v[c];
+
+                jb_puts(&s->out, ",\"");
+                jb_puts(&s->out, query_column_to_string(c));
+                jb_puts(&s->out, "\":");
+                if (query_column_is_integer(c) && isfinite(v))
+                        jb_int(&s->out, (int64_t)v);
+                else
+                        jb_double(&s->out, v);
+        }
+        jb_puts(&s->out, "}");
+        s->n_rows++;
+        s->last_time_ms = row->time_ms;
+        return s->out.oom ? -ENOMEM : 0;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+        int64_t d = a / b;
+        return (a % b != 0 && (a < 0) != (b < 0)) ? d - 1 : d;
+}
+
+static int series_sample(const QuerySample *row, void *userdata)
+{
+        Series *s = userdata;
+        int r;
+
+        r = series_open(s, floor_div(row->time_ms, s->step_ms) * s->step_ms);
+        if (r < 0)
+                return r;
+        s->n_source++;
+        for (size_t i = 0; i < s->n_metrics; i++) {
+                double v = row->v[s->metrics[i]];
+
+                if (!isfinite(v))
+                        continue;
+                s->count[i]++;
+                s->sum[i] += v;
+                s->min[i] = MIN(s->min[i], v);
+                s->max[i] = MAX(s->max[i], v);
+        }
+        return 0;
+}
+
+static int series_trend(const QueryTrend *t, void *userdata)
+{
+        Series *s = userdata;
+        int r;
+
+        r = series_open(s, floor_div(t->hour_ms, s->step_ms) * s->step_ms);
+        if (r < 0)
+                return r;
+        s->n_source++;
+        for (size_t i = 0; i < s->n_metrics; i++) {
+                QueryColumn c = s->metrics[i];
+
+                if (t->count[c] <= 0)
+                        continue;
+                s->count[i] += (double)t->count[c];
+                s->sum[i] += t->sum[c];
+                if (isfinite(t->min[c]))
+                        s->min[i] = MIN(s->min[i], t->min[c]);
+                if (isfinite(t->max[c]))
+                        s->max[i] = MAX(s->max[i], t->max[c]);
+        }
+        return 0;
+}
+
+static int series_hour_n(const QueryTrend *t, void *userdata)
+{
+        Series *s = userdata;
+        int64_t h = (t->hour_ms - s->first_hour_ms) / API_HOUR_MS;
+
+        if (h >= 0 && (size_t)h < s->n_hours)
+                s->hour_n[h] = t->n;
+        return 0;
+}
+
+/* Emits a bucket from the cache as a row (nothing for an empty one). */
+static int series_emit_cached(Series *s, int64_t bucket, const SeriesBucket *b)
+{
+        bool any = false;
+        int r;
+
+        for (size_t i = 0; i < s->n_metrics; i++)
+                any = any || b->count[s->metrics[i]] > 0;
+        if (!any)
+                return 0;
+        r = series_open(s, bucket);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < s->n_metrics; i++) {
+                QueryColumn c = s->metrics[i];
+
+                s->count[i] = b->count[c];
+                s->sum[i] = b->sum[c];
+                s->min[i] = b->min[c];
+                s->max[i] = b->max[c];
+        }
+        /* Already in the cache: emit without recording it again. */
+        s->next_uncached = bucket + s->step_ms;
+        SeriesCache *cache = TAKE_PTR(s->cache);
+        r = series_flush(s);
+        s->cache = cache;
+        s->cache_hits++;
+        return r;
+}
+
+/* Aggregated samples over [from, to], with finished buckets from (and into) the cache: walks the buckets,
+ * answers hits from the cache and scans each run of misses with one query. */
+static int series_samples_cached(Query *q, Series *s, int64_t from, int64_t to)
+{
+        _cleanup_free_ int64_t *hour_n = NULL;
+        int64_t b, first;
+        int r;
+
+        s->from_ms = from;
+        s->to_ms = to;
+        s->first_hour_ms = floor_div(from, API_HOUR_MS) * API_HOUR_MS;
+        s->n_hours = (size_t)((to - s->first_hour_ms) / API_HOUR_MS + 1);
+        hour_n = calloc(s->n_hours, sizeof(int64_t));
+        if (!hour_n)
+                return -ENOMEM;
+        s->hour_n = hour_n;
+        r = query_trends(q, s->agent->num, s->first_hour_ms, to, series_hour_n, s);
+        if (r < 0)
+                goto finish;
+
+        first = floor_div(from, s->step_ms) * s->step_ms;
+        b = first;
+        while (b <= to) {
+                SeriesBucket cached;
+                int64_t run_start;
+                SeriesKey k;
+
+                if (series_cacheable(s, b)) {
+                        k = series_key(s, b);
+                        if (series_cache_get(s->cache, &k, &cached)) {
+                                r = series_emit_cached(s, b, &cached);
+                                if (r < 0)
+                                        goto finish;
+                                b += s->step_ms;
+                                continue;
+                        }
+                }
+                /* A run of misses up to the next hit. */
+                run_start = b;
+                for (b += s->step_ms; b <= to; b += s->step_ms) {
+                        if (!series_cacheable(s, b))
+                                continue;
+                        k = series_key(s, b);
+                        if (series_cache_get(s->cache, &k, &cached))
+                                break;
+                }
+                s->next_uncached = run_start;
+                r = query_samples(q, s->agent->num, MAX(run_start, from), MIN(b - 1, to), 0, s->columns,
+                                  series_sample, s);
+                if (r >= 0)
+                        r = series_flush(s);
+                if (r < 0)
+                        goto finish;
+                series_cache_empty_until(s, MIN(b, to + 1));
+        }
+        r = 0;
+finish:
+        s->hour_n = NULL;
+        return r;
+}
+
+/* Parses metrics=a,b into s->metrics; all series metrics when absent. */
+static int series_parse_metrics(Series *s, const char *v, ApiResponse *ret)
+{
+        char buf[API_ARG_VALUE_MAX + 1];
+        char *p, *save = NULL;
+
+        if (!v) {
+                for (QueryColumn c = 0; c < QUERY_SERIES_MAX; c++)
+                        s->metrics[s->n_metrics++] = c;
+                return 0;
+        }
+        if (strlen(v) >= sizeof(buf))
+                return failed(api_error(ret, 400, "parameter 'metrics' too long"));
+        strcpy(buf, v);
+        for (p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+                QueryColumn c;
+                bool dup = false;
+
+                if (query_column_from_string(p, QUERY_SERIES_MAX, &c) < 0)
+                        return failed(api_error(ret, 400, "unknown metric '%.64s'", p));
+                for (size_t i = 0; i < s->n_metrics; i++)
+                        dup = dup || s->metrics[i] == c;
+                if (!dup)
+                        s->metrics[s->n_metrics++] = c;
+        }
+        if (s->n_metrics == 0)
+                return failed(api_error(ret, 400, "parameter 'metrics' is empty"));
+        return 0;
+}
+
+static int route_series(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
+{
+        static const char *const allowed[] = {"from", "to", "step", "metrics", "limit", "agg", NULL};
+        Series s = {0};
+        ApiSeriesPlan plan;
+        QueryAgent a;
+        int64_t from, to, step = 0;
+        uint64_t limit = API_SERIES_LIMIT_DEFAULT;
+        const char *v;
+        int r;
+
+        if (args_check(req, allowed, NULL, ret) < 0)
+                return 0;
+        if (arg_time(req, "to", req->now_ms, &to, ret) < 0 ||
+            arg_time(req, "from", MAX(to - API_SERIES_RANGE_DEFAULT_MS, 0), &from, ret) < 0)
+                return 0;
+        if (from > to)
+                return api_error(ret, 400, "'from' is after 'to'");
+        if (to - from > API_SERIES_RANGE_MAX_MS)
+                return api_error(ret, 400, "range longer than %lld days",
+                                 API_SERIES_RANGE_MAX_MS / (24 * API_HOUR_MS));
+        v = arg_get(req, "limit");
+        if (v && (safe_atou64(v, &limit) < 0 || limit < 1 || limit > API_SERIES_LIMIT_MAX))
+                return api_error(ret, 400, "parameter 'limit' must be 1..%d", API_SERIES_LIMIT_MAX);
+        v = arg_get(req, "step");
+        if (v) {
+                r = api_parse_step(v, &step);
+                if (r < 0)
+                        return api_error(
+                                ret, 400,
+                                "parameter 'step' must be 'raw' or a duration (1000, 10s, 5m, 1h, 1d)");
+                if (step == 0)
+                        step = -1; /* raw */
+        }
+        v = arg_get(req, "agg");
+        if (v) {
+                if (streq(v, "avg"))
+                        s.agg = SERIES_AVG;
+                else if (streq(v, "min"))
+                        s.agg = SERIES_MIN;
+                else if (streq(v, "max"))
+                        s.agg = SERIES_MAX;
+                else
+                        return api_error(ret, 400, "parameter 'agg' must be avg, min or max");
+        }
+        if (series_parse_metrics(&s, arg_get(req, "metrics"), ret) < 0 || find_agent(q, id, &a, ret) < 0)
+                return 0;
+        for (size_t i = 0; i < s.n_metrics; i++)
+                s.columns |= QUERY_COLUMN_BIT(s.metrics[i]);
+
+        api_series_plan(from, to, step, limit, &plan);
+        s.step_ms = plan.step_ms;
+        if (plan.raw)
+                r = query_samples(q, a.num, from, to, limit, s.columns, series_raw_row, &s);
+        else if (!plan.trends) {
+                s.agent = &a;
+                /* Buckets that tile the hour can be cached (each lies in one hour of the trends table). */
+                s.cache = API_HOUR_MS % plan.step_ms == 0 ? req->cache : NULL;
+                if (s.cache)
+                        r = series_samples_cached(q, &s, from, to);
+                else {
+                        r = query_samples(q, a.num, from, to, 0, s.columns, series_sample, &s);
+                        if (r >= 0)
+                                r = series_flush(&s);
+                }
+                s.cache = NULL;
+                /* Raw rows expired (retention) but the hours are kept: answer from them. */
+                if (r >= 0 && s.n_source == 0) {
+                        plan.trends = true;
+                        plan.step_ms = s.step_ms =
+                                (plan.step_ms + API_HOUR_MS - 1) / API_HOUR_MS * API_HOUR_MS;
+                }
+        }
+        if (plan.trends) {
+                r = query_trends(q, a.num, floor_div(from, API_HOUR_MS) * API_HOUR_MS, to, series_trend, &s);
+                if (r >= 0)
+                        r = series_flush(&s);
+        }
+        if (r < 0) {
+                free(s.out.data);
+                return db_error(ret, r);
+        }
+        jb_puts(&s.out, s.n_rows > 0 ? "]" : "[]");
+        if (s.out.oom) {
+                free(s.out.data);
+                return -ENOMEM;
+        }
+        ret->status = 200;
+        ret->content_type = CONTENT_TYPE_JSON;
+        ret->body = TAKE_PTR(s.out.data);
+        ret->size = s.out.size;
+
+        r = response_set_header(ret, "X-Seatmeter-Source", "%s",
+                                plan.raw      ? "raw"
+                                : plan.trends ? "trends"
+                                              : "samples");
+        if (r >= 0 && !plan.raw)
+                r = response_set_header(ret, "X-Seatmeter-Step-Ms", "%lld", (long long)plan.step_ms);
+        if (r >= 0 && !plan.raw && !plan.trends)
+                r = response_set_header(ret, "X-Seatmeter-Cached-Buckets", "%llu",
+                                        (unsigned long long)s.cache_hits);
+        /* A raw answer cut at limit says where the next page starts. */
+        if (r >= 0 && plan.raw && s.n_rows >= limit)
+                r = response_set_header(ret, "X-Seatmeter-Next-From", "%lld", (long long)s.last_time_ms + 1);
+        return r;
+}
+
+/* ---- /api/v1/curves ---- */
+
+typedef struct CurveCollect {
+        CurveAgg *aggs;
+        size_t n, allocated;
+} CurveCollect;
+
+static void curve_collect_done(CurveCollect *c)
+{
+        for (size_t i = 0; i < c->n; i++)
+                curve_agg_done(&c->aggs[i]);
+        free(c->aggs);
+        *c = (CurveCollect){0};
+}
+
+#define API_CURVE_LEVELS_MAX 100000 /* participant levels per agent and metric */
+
+static int curve_collect_row(const QueryCurveRow *row, void *userdata)
+{
+        CurveCollect *c = userdata;
+        CurveAgg agg;
+        int r;
+
+        if (c->n >= API_CURVE_LEVELS_MAX)
+                return -E2BIG;
+        if (c->n == c->allocated) {
+                size_t k = MAX(c->allocated * 2, (size_t)64);
+                CurveAgg *p = reallocarray(c->aggs, k, sizeof(*p));
+
+                if (!p)
+                        return -ENOMEM;
+                c->aggs = p;
+                c->allocated = k;
+        }
+        r = curve_agg_from_row(row->users, row->n, row->sum, row->sumsq, row->max, row->hist, row->hist_size,
+                               &agg);
+        /* A damaged histogram costs the p95 of this level, not the whole answer. */
+        if (r == -EBADMSG && row->hist) {
+                log_debug("Ignoring a damaged curve histogram (users=%lld).", (long long)row->users);
+                r = curve_agg_from_row(row->users, row->n, row->sum, row->sumsq, row->max, NULL, 0, &agg);
+        }
+        if (r == -EBADMSG) {
+                log_debug("Skipping an inconsistent curve row (users=%lld).", (long long)row->users);
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        c->aggs[c->n++] = agg;
+        return 0;
+}
+
+typedef struct CurveAgent {
+        QueryAgent agent;
+        CurveCollect levels;
+        CurveFit fit;
+        double threshold, capacity;
+} CurveAgent;
+
+static double curve_default_threshold(CurveMetric m, const QueryAgent *a)
+{
+        switch (m) {
+        case CURVE_CPU_RATIO:
+                return 0.8;
+        case CURVE_CPU_CORES:
+                return isfinite(a->effective_cpus) ? 0.8 * a->effective_cpus : NAN;
+        case CURVE_WORKING_SET:
+                return isfinite(a->memory_limit_bytes) ? a->memory_limit_bytes : NAN;
+        default:
+                return NAN;
+        }
+}
+
+static double level_mean(const CurveAgg *l)
+{
+        double v;
+
+        curve_point_stats(l, &v, NULL, NULL);
+        return v;
+}
+
+static double level_stddev(const CurveAgg *l)
+{
+        double v;
+
+        curve_point_stats(l, NULL, &v, NULL);
+        return v;
+}
+
+static double level_p95(const CurveAgg *l)
+{
+        double v;
+
+        curve_point_stats(l, NULL, NULL, &v);
+        return v;
+}
+
+static json_t *curve_agent_to_json(const CurveAgent *c)
+{
+        json_t *o = json_object(), *points = json_array(), *fit, *cap;
+
+        if (!o || !points) {
+                json_decref(o);
+                json_decref(points);
+                return NULL;
+        }
+        if (json_set(o, "agent", json_string(c->agent.id)) < 0 ||
+            json_set(o, "virt", json_text(c->agent.virt)) < 0 || json_set(o, "points", points) < 0)
+                goto fail;
+        for (size_t i = 0; i < c->levels.n; i++) {
+                const CurveAgg *l = &c->levels.aggs[i];
+                json_t *p = json_object();
+
+                if (!p || json_array_append_new(points, p) < 0 ||
+                    json_set(p, "users", json_integer(l->users)) < 0 ||
+                    json_set(p, "samples", json_integer((json_int_t)l->n)) < 0 ||
+                    json_set(p, "mean", json_number_or_null(level_mean(l))) < 0 ||
+                    json_set(p, "stddev", json_number_or_null(level_stddev(l))) < 0 ||
+                    json_set(p, "p95", json_number_or_null(level_p95(l))) < 0 ||
+                    json_set(p, "max", json_number_or_null(l->n > 0 ? l->max : NAN)) < 0)
+                        goto fail;
+        }
+        if (c->fit.valid)
+                fit = json_pack("{s:o,s:o,s:o,s:I}", "intercept", json_number_or_null(c->fit.intercept),
+                                "slope", json_number_or_null(c->fit.slope), "r2",
+                                json_number_or_null(c->fit.r2), "samples", (json_int_t)c->fit.n);
+        else
+                fit = json_null();
+        if (json_set(o, "fit", fit) < 0)
+                goto fail;
+        cap = json_pack("{s:o,s:o}", "threshold", json_number_or_null(c->threshold), "users",
+                        json_number_or_null(c->capacity));
+        if (json_set(o, "capacity", cap) < 0)
+                goto fail;
+        return o;
+fail:
+        json_decref(o);
+        return NULL;
+}
+
+/* RFC 4180 field: quoted when it holds a comma, quote or line break. */
+static void csv_field(FILE *f, const char *s)
+{
+        if (!s[strcspn(s, ",\"\r\n")]) {
+                fputs(s, f);
+                return;
+        }
+        fputc('"', f);
+        for (; *s; s++) {
+                if (*s == '"')
+                        fputc('"', f);
+                fputc(*s, f);
+        }
+        fputc('"', f);
+}
+
+static void csv_number(FILE *f, double v)
+{
+        if (isfinite(v))
+                fprintf(f, "%.15g", v);
+}
+
+static int curves_csv(const CurveAgent *agents, size_t n, CurveMetric metric, ApiResponse *ret)
+{
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        size_t size = 0;
+
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return -ENOMEM;
+        fputs("agent,virt,metric,users,samples,mean,p95,max,fit_intercept,fit_slope,fit_r2,capacity_"
+              "threshold,"
+              "capacity_users\r\n",
+              f);
+        for (size_t i = 0; i < n; i++) {
+                const CurveAgent *c = &agents[i];
+
+                for (size_t j = 0; j < c->levels.n; j++) {
+                        const CurveAgg *l = &c->levels.aggs[j];
+
+                        csv_field(f, c->agent.id);
+                        fputc(',', f);
+                        csv_field(f, c->agent.virt);
+                        fprintf(f, ",%s,%lld,%llu,", curve_metric_to_string(metric), (long long)l->users,
+                                (unsigned long long)l->n);
+                        csv_number(f, level_mean(l));
+                        fputc(',', f);
+                        csv_number(f, level_p95(l));
+                        fputc(',', f);
+                        csv_number(f, l->n > 0 ? l->max : NAN);
+                        fputc(',', f);
+                        csv_number(f, c->fit.valid ? c->fit.intercept : NAN);
+                        fputc(',', f);
+                        csv_number(f, c->fit.valid ? c->fit.slope : NAN);
+                        fputc(',', f);
+                        csv_number(f, c->fit.valid ? c->fit.r2 : NAN);
+                        fputc(',', f);
+                        csv_number(f, c->threshold);
+                        fputc(',', f);
+                        csv_number(f, c->capacity);
+                        fputs("\r\n", f);
+                }
+        }
+        if (fflush(f) != 0 || ferror(f))
+                return -ENOMEM;
+        fclose(TAKE_PTR(f));
+        ret->status = 200;
+        ret->content_type = CONTENT_TYPE_CSV;
+        ret->body = TAKE_PTR(buf);
+        ret->size = size;
+        return response_set_header(ret, "Content-Disposition",
+                                   "inline; filename=\"seatmeter-curves-%s.csv\"",
+                                   curve_metric_to_string(metric));
+}
+
+typedef struct AgentList {
+        QueryAgent *agents;
+        size_t n;
+} AgentList;
+
+static int agent_list_add(const QueryAgent *a, const QuerySample *latest, void *userdata)
+{
+        AgentList *l = userdata;
+
+        if (l->n >= API_CURVE_AGENTS_MAX)
+                return -E2BIG;
+        l->agents[l->n++] = *a;
+        return 0;
+}
+
+static int route_curves(Query *q, const ApiRequest *req, ApiResponse *ret)
+{
+        static const char *const allowed[] = {"agent", "metric", "format", "threshold", NULL};
+        _cleanup_free_ CurveAgent *agents = NULL;
+        _cleanup_free_ QueryAgent *list = NULL;
+        _cleanup_json_ json_t *o = NULL, *arr = NULL;
+        CurveMetric metric = CURVE_CPU_RATIO;
+        double threshold = NAN;
+        bool csv = false;
+        size_t n = 0;
+        const char *v;
+        int r;
+
+        if (args_check(req, allowed, "agent", ret) < 0)
+                return 0;
+        v = arg_get(req, "metric");
+        if (v && curve_metric_from_string(v, &metric) < 0)
+                return api_error(ret, 400,
+                                 "unknown metric '%.64s' (cpu_ratio, cpu_cores, working_set_bytes, "
+                                 "net_rx_bps, net_tx_bps)",
+                                 v);
+        v = arg_get(req, "format");
+        if (v) {
+                if (streq(v, "csv"))
+                        csv = true;
+                else if (!streq(v, "json"))
+                        return api_error(ret, 400, "parameter 'format' must be json or csv");
+        }
+        v = arg_get(req, "threshold");
+        if (v && (safe_atod(v, &threshold) < 0 || threshold <= 0))
+                return api_error(ret, 400, "parameter 'threshold' must be a positive number");
+
+        list = calloc(API_CURVE_AGENTS_MAX, sizeof(QueryAgent));
+        if (!list)
+                return -ENOMEM;
+        for (size_t i = 0; i < req->n_args; i++) {
+                if (!streq(req->args[i].key, "agent"))
+                        continue;
+                if (n >= API_CURVE_AGENTS_MAX)
+                        return api_error(ret, 400, "too many agents (at most %d)", API_CURVE_AGENTS_MAX);
+                if (find_agent(q, (req->args[i].value ? req->args[i].value : ""), &list[n], ret) < 0)
+                        return 0;
+                n++;
+        }
+        if (n == 0) {
+                /* No agent named: every agent, when they fit. */
+                AgentList l = {.agents = list};
+
+                r = query_agents(q, agent_list_add, &l);
+                if (r == -E2BIG)
+                        return api_error(ret, 400,
+                                         "more than %d agents: name them with agent=", API_CURVE_AGENTS_MAX);
+                if (r < 0)
+                        return db_error(ret, r);
+                n = l.n;
+        }
+
+        agents = calloc(MAX(n, (size_t)1), sizeof(CurveAgent));
+        if (!agents)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                CurveAgent *c = &agents[i];
+
+                c->agent = list[i];
+                r = query_curves(q, c->agent.num, metric, curve_collect_row, &c->levels);
+                if (r < 0) {
+                        for (size_t j = 0; j <= i; j++)
+                                curve_collect_done(&agents[j].levels);
+                        if (r == -E2BIG)
+                                return api_error(ret, 400, "curve of agent '%s' too large", c->agent.id);
+                        return db_error(ret, r);
+                }
+                curve_fit(c->levels.aggs, c->levels.n, &c->fit);
+                c->threshold = isfinite(threshold) ? threshold : curve_default_threshold(metric, &c->agent);
+                c->capacity = NAN;
+                if (c->fit.valid && isfinite(c->threshold)) {
+                        double users = curve_capacity(&c->fit, c->threshold);
+
+                        if (users >= 0 && isfinite(users))
+                                c->capacity = users;
+                }
+        }
+
+        if (csv)
+                r = curves_csv(agents, n, metric, ret);
+        else {
+                r = -ENOMEM;
+                arr = json_array();
+                o = json_pack("{s:s,s:O}", "metric", curve_metric_to_string(metric), "agents", arr);
+                if (arr && o) {
+                        r = 0;
+                        for (size_t i = 0; i < n && r >= 0; i++) {
+                                json_t *a = curve_agent_to_json(&agents[i]);
+
+                                if (!a || json_array_append_new(arr, a) < 0)
+                                        r = -ENOMEM;
+                        }
+                        if (r >= 0)
+                                r = response_json(ret, 200, TAKE_PTR(o));
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                curve_collect_done(&agents[i].levels);
+        return r;
+}
+
+/* ---- /api/v1/bbb ---- */
+
+static int bbb_append(const QueryBbb *b, void *userdata)
+{
+        json_t *o = json_object();
+
+        if (!o || json_array_append_new(userdata, o) < 0)
+                return -ENOMEM;
+        if (json_set(o, "name", json_text(b->name)) < 0 ||
+            json_set(o, "up", b->up < 0 ? json_null() : json_boolean(b->up)) < 0 ||
+            json_set(o, "last_poll_ms", json_integer_or_null(b->last_poll_ms)) < 0 ||
+            json_set(o, "last_ok_ms", json_integer_or_null(b->last_ok_ms)) < 0 ||
+            json_set(o, "meetings", json_integer_or_null(b->meetings)) < 0 ||
+            json_set(o, "participants", json_integer_or_null(b->participants)) < 0 ||
+            json_set(o, "listeners", json_integer_or_null(b->listeners)) < 0 ||
+            json_set(o, "voice", json_integer_or_null(b->voice)) < 0 ||
+            json_set(o, "video", json_integer_or_null(b->video)) < 0 ||
+            json_set(o, "moderators", json_integer_or_null(b->moderators)) < 0 ||
+            json_set(o, "breakouts", json_integer_or_null(b->breakouts)) < 0 ||
+            json_set(o, "error", json_text(b->error)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static int route_bbb(Query *q, const ApiRequest *req, ApiResponse *ret)
+{
+        static const char *const allowed[] = {NULL};
+        _cleanup_json_ json_t *a = NULL;
+        int r;
+
+        if (args_check(req, allowed, NULL, ret) < 0)
+                return 0;
+        a = json_array();
+        if (!a)
+                return -ENOMEM;
+        r = query_bbb(q, bbb_append, a);
+        if (r < 0)
+                return db_error(ret, r);
+        return response_json(ret, 200, TAKE_PTR(a));
+}
+
+/* ---- Zabbix ---- */
+
+static int zabbix_discovery_append(const QueryAgent *a, const QuerySample *latest, void *userdata)
+{
+        json_t *o = json_pack("{s:s,s:o,s:o}", "{#AGENT}", a->id, "{#VIRT}", json_text_or_empty(a->virt),
+                              "{#BBB}", json_text_or_empty(a->bbb));
+
+        if (!o)
+                return -ENOMEM;
+        return json_array_append_new(userdata, o) < 0 ? -ENOMEM : 0;
+}
+
+static int route_zabbix_discovery(Query *q, const ApiRequest *req, ApiResponse *ret)
+{
+        static const char *const allowed[] = {NULL};
+        _cleanup_json_ json_t *a = NULL;
+        int r;
+
+        if (args_check(req, allowed, NULL, ret) < 0)
+                return 0;
+        a = json_array();
+        if (!a)
+                return -ENOMEM;
+        r = query_agents(q, zabbix_discovery_append, a);
+        if (r < 0)
+                return db_error(ret, r);
+        return response_json(ret, 200, TAKE_PTR(a));
+}
+
+static int route_zabbix_agent(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
+{
+        static const char *const allowed[] = {NULL};
+        static const QueryColumn gauges[] = {
+                QUERY_CPU_CORES,    QUERY_CPU_RATIO,         QUERY_THROTTLED_RATIO,
+                QUERY_MEMORY_BYTES, QUERY_WORKING_SET_BYTES, QUERY_CACHE_BYTES,
+                QUERY_ANON_BYTES,   QUERY_SWAP_BYTES,        QUERY_IO_READ_BPS,
+                QUERY_IO_WRITE_BPS, QUERY_NET_RX_BPS,        QUERY_NET_TX_BPS,
+                QUERY_USERS,
+        };
+        static const QueryColumn counters[] = {
+                QUERY_IO_READ_BYTES, QUERY_IO_WRITE_BYTES, QUERY_NET_RX_BYTES,     QUERY_NET_TX_BYTES,
+                QUERY_OOM_KILLS,     QUERY_CPU_NR_PERIODS, QUERY_CPU_NR_THROTTLED,
+        };
+        _cleanup_json_ json_t *o = NULL;
+        QueryAgent a;
+        QuerySample s;
+        bool has;
+        int r;
+
+        if (args_check(req, allowed, NULL, ret) < 0 || find_agent(q, id, &a, ret) < 0)
+                return 0;
+        r = query_latest(q, a.num, &s);
+        if (r < 0)
+                return db_error(ret, r);
+        has = r > 0;
+        o = json_object();
+        if (!o)
+                return -ENOMEM;
+        /* Numbers only (booleans as 0/1) so every value feeds a numeric dependent item. */
+        if (json_set(o, "agent", json_string(a.id)) < 0 || json_set(o, "virt", json_text(a.virt)) < 0 ||
+            json_set(o, "connected", json_integer(a.connected)) < 0 ||
+            json_set(o, "last_seen_ms", json_integer_or_null(a.last_seen_ms)) < 0 ||
+            json_set(o, "effective_cpus", json_number_or_null(a.effective_cpus)) < 0 ||
+            json_set(o, "cpu_count", a.cpu_count >= 0 ? json_integer(a.cpu_count) : json_null()) < 0 ||
+            json_set(o, "memory_limit_bytes", json_integer_or_null(a.memory_limit_bytes)) < 0 ||
+            json_set(o, "clock_offset_ms", json_integer(a.clock_offset_ms)) < 0 ||
+            json_set(o, "time_ms", has ? json_integer(s.time_ms) : json_null()) < 0 ||
+            json_set(o, "sample_age_s",
+                     has ? json_real((double)(req->now_ms - (s.time_ms + a.clock_offset_ms)) / 1000.0)
+                         : json_null()) < 0 ||
+            json_set(o, "cpu_usage_seconds",
+                     json_number_or_null(has ? s.v[QUERY_CPU_USAGE_USEC] / 1e6 : NAN)) < 0 ||
+            json_set(o, "cpu_throttled_seconds",
+                     json_number_or_null(has ? s.v[QUERY_CPU_THROTTLED_USEC] / 1e6 : NAN)) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(gauges); i++)
+                if (json_set(o, query_column_to_string(gauges[i]),
+                             has ? json_column(gauges[i], s.v[gauges[i]]) : json_null()) < 0)
+                        return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(counters); i++)
+                if (json_set(o, query_column_to_string(counters[i]),
+                             has ? json_column(counters[i], s.v[counters[i]]) : json_null()) < 0)
+                        return -ENOMEM;
+        return response_json(ret, 200, TAKE_PTR(o));
+}
+
+/* ---- /metrics, /healthz ---- */
+
+static int route_metrics(Query *q, const ApiRequest *req, ApiResponse *ret)
+{
+        _cleanup_free_ char *body = NULL;
+        size_t size;
+        int r;
+
+        /* Prometheus sends no arguments; anything is ignored rather than failing a scrape. */
+        r = metrics_render(q, &body, &size);
+        if (r < 0)
+                return db_error(ret, r);
+        ret->status = 200;
+        ret->content_type = METRICS_CONTENT_TYPE;
+        ret->body = TAKE_PTR(body);
+        ret->size = size;
+        return 0;
+}
+
+static int route_healthz(ApiResponse *ret)
+{
+        static const char body[] = "{\"status\":\"ok\"}";
+
+        ret->body = strdup(body);
+        if (!ret->body)
+                return -ENOMEM;
+        ret->status = 200;
+        ret->content_type = CONTENT_TYPE_JSON;
+        ret->size = STRLEN(body);
+        return 0;
+}
+
+/* ---- dispatch ---- */
+
+static int dispatch(Query *q, const ApiRequest *req, ApiResponse *ret)
+{
+        const char *p = req->path, *rest;
+        char id[QUERY_ID_MAX + 2];
+        size_t n;
+
+        if (streq(p, "/healthz"))
+                return route_healthz(ret);
+        if (!q)
+                return api_error(ret, 503, "database unavailable");
+        if (streq(p, "/metrics"))
+                return route_metrics(q, req, ret);
+        if (!strneq(p, routes_prefix, strlen(routes_prefix)))
+                return api_error(ret, 404, "no such route");
+        p += strlen(routes_prefix);
+
+        if (streq(p, "agents"))
+                return route_agents(q, req, ret);
+        if (streq(p, "curves"))
+                return route_curves(q, req, ret);
+        if (streq(p, "bbb"))
+                return route_bbb(q, req, ret);
+        if (streq(p, "zabbix/discovery"))
+                return route_zabbix_discovery(q, req, ret);
+
+        if (strneq(p, "agents/", 7))
+                rest = p + 7;
+        else if (strneq(p, "zabbix/agents/", 14))
+                rest = p + 14;
+        else
+                return api_error(ret, 404, "no such route");
+
+        n = strcspn(rest, "/");
+        if (n == 0 || n >= sizeof(id) - 1 || n > QUERY_ID_MAX)
+                return api_error(ret, n == 0 ? 404 : 400, n == 0 ? "no such route" : "invalid agent id");
+        memcpy(id, rest, n);
+        id[n] = 0;
+        rest += n;
+
+        if (p[0] == 'z') {
+                if (*rest)
+                        return api_error(ret, 404, "no such route");
+                return route_zabbix_agent(q, req, id, ret);
+        }
+        if (streq(rest, ""))
+                return route_agent(q, req, id, ret);
+        if (streq(rest, "/latest"))
+                return route_latest(q, req, id, ret);
+        if (streq(rest, "/series"))
+                return route_series(q, req, id, ret);
+        return api_error(ret, 404, "no such route");
+}
+
+int api_handle(Query *q, const ApiRequest *req, ApiResponse *ret)
+{
+        bool tx = false;
+        int r;
+
+        assert(req);
+        assert(ret);
+
+        *ret = (ApiResponse){0};
+        if (req->n_args > API_ARGS_MAX)
+                return api_error(ret, 400, "too many query parameters (at most %d)", API_ARGS_MAX);
+        for (size_t i = 0; i < req->n_args; i++)
+                if (req->args[i].value && strlen(req->args[i].value) > API_ARG_VALUE_MAX)
+                        return api_error(ret, 400, "query parameter value too long (at most %d bytes)",
+                                         API_ARG_VALUE_MAX);
+
+        /* One snapshot per request: /metrics and curves read several tables. */
+        if (q && !streq(req->path, "/healthz")) {
+                r = query_begin(q);
+                if (r < 0)
+                        return db_error(ret, r);
+                tx = true;
+        }
+        r = dispatch(q, req, ret);
+        if (tx)
+                query_end(q);
+        if (r < 0) {
+                api_response_done(ret);
+                if (r == -ENOMEM)
+                        return r;
+                return api_error(ret, 500, "internal error (%s)", strerror(-r));
+        }
+        if (ret->status == 0) {
+                /* A route that answered an error through api_error() and returned 0 is fine; a route
+                 * that produced nothing is a bug. */
+                api_response_done(ret);
+                return api_error(ret, 500, "internal error");
+        }
+        return 0;
+}

@@ -1,0 +1,81 @@
+#pragma once
+/* The HTTP API's routes (DESIGN.md "HTTP API"): a request (method, path, query arguments) in, a complete
+ * response (status, content type, body) out. No sockets here: daemon/http.c does the transport,
+ * authentication and static files, so every route is testable with a database and a struct. */
+
+#include "macro.h"
+#include "query.h"
+#include "series-cache.h"
+
+#define API_ARGS_MAX 64                /* query arguments per request */
+#define API_ARG_VALUE_MAX 1024         /* bytes of one argument value */
+#define API_PATH_MAX 1024              /* bytes of the path */
+#define API_CURVE_AGENTS_MAX 32        /* agents side by side in one curve query */
+#define API_SERIES_LIMIT_DEFAULT 10000 /* rows of a series answer */
+#define API_SERIES_LIMIT_MAX 100000
+#define API_SERIES_POINTS_DEFAULT 1000              /* points of a series when no step is asked for */
+#define API_SERIES_RANGE_DEFAULT_MS (3600LL * 1000) /* from defaults to to - 1 h */
+#define API_SERIES_RANGE_MAX_MS (10LL * 366 * 24 * 3600 * 1000) /* longer ranges are refused */
+#define API_SERIES_RAW_RANGE_MAX_MS (48LL * 3600 * 1000)        /* longer ranges read hourly trends */
+#define API_HOUR_MS (3600LL * 1000)
+#define API_TIME_MAX_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
+
+typedef struct ApiArg {
+        const char *key;
+        const char *value;
+} ApiArg;
+
+typedef struct ApiRequest {
+        const char *method; /* "GET" or "HEAD"; other methods are answered 405 before reaching here */
+        const char *path;   /* without the query string, e.g. "/api/v1/agents/x/latest" */
+        const ApiArg *args; /* in the order given; keys may repeat (agent=) */
+        size_t n_args;
+        int64_t now_ms;     /* the default end of time ranges */
+        SeriesCache *cache; /* finished series buckets shared between requests, or NULL */
+} ApiRequest;
+
+typedef struct ApiResponse {
+        unsigned status;
+        const char *content_type; /* static string */
+        char *body;               /* owned, malloc'ed */
+        size_t size;
+        /* Extra headers (static names, owned values), NULL when unused. */
+        const char *header_names[4];
+        char *header_values[4];
+} ApiResponse;
+
+/* Whether path is one of the API's routes (as opposed to a static file or an unknown path). */
+bool api_handles(const char *path);
+
+/* Answers req from q (which may be NULL when the database cannot be opened: data routes then answer 503).
+ * Always fills *ret with a complete response, errors included (400/404/405/503 with {"error":"..."});
+ * returns -ENOMEM only when not even that could be built. */
+int api_handle(Query *q, const ApiRequest *req, ApiResponse *ret);
+
+void api_response_done(ApiResponse *r);
+
+/* Builds a {"error": message} response with status. */
+int api_error(ApiResponse *ret, unsigned status, const char *fmt, ...) _printf_(3, 4);
+
+/* Parses a series step: "raw", a number of milliseconds, or a number with a unit (ms, s, m, h, d).
+ * Returns 0 and the step in ms (0 for "raw"), -EINVAL on anything else, -ERANGE when it exceeds
+ * API_SERIES_RANGE_MAX_MS or is zero. */
+int api_parse_step(const char *s, int64_t *ret_ms);
+
+/* The series plan for [from_ms, to_ms] with the step asked for (0: none, -1: raw) and the row limit:
+ * the step actually used (a "nice" value, so that at most limit points come out), and whether hourly
+ * trends answer instead of raw rows. Pure; see docs/http.md for the rule. */
+typedef struct ApiSeriesPlan {
+        bool raw;        /* rows as stored, no aggregation */
+        bool trends;     /* hourly trends (step a multiple of an hour) */
+        int64_t step_ms; /* bucket width; 0 when raw */
+} ApiSeriesPlan;
+void api_series_plan(int64_t from_ms, int64_t to_ms, int64_t step_ms, uint64_t limit, ApiSeriesPlan *ret);
+
+/* Writes v as a JSON number with at most 15 significant digits and no trailing zeros (null when not
+ * finite) into buf (API_DOUBLE_MAX bytes); returns the length. Integers print exactly. */
+#define API_DOUBLE_MAX 32
+size_t api_format_double(double v, char *buf);
+
+/* Whether s is a valid agent id or BBB server name: [A-Za-z0-9._-]{1,QUERY_ID_MAX}. */
+bool api_name_is_valid(const char *s);

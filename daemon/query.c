@@ -1,0 +1,570 @@
+/* SQL reads for the HTTP API over the schema of schema/001_init.sql (see query.h). */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "query.h"
+
+/* Order matches QueryColumn; the samples SELECT lists them in this order after time_ms and seq. */
+static const struct {
+        const char *name;
+        bool integer;
+} column_table[_QUERY_COLUMN_MAX] = {
+        [QUERY_CPU_CORES] = {"cpu_cores", false},
+        [QUERY_CPU_RATIO] = {"cpu_ratio", false},
+        [QUERY_THROTTLED_RATIO] = {"throttled_ratio", false},
+        [QUERY_MEMORY_BYTES] = {"memory_bytes", true},
+        [QUERY_WORKING_SET_BYTES] = {"working_set_bytes", true},
+        [QUERY_IO_READ_BPS] = {"io_read_bps", false},
+        [QUERY_IO_WRITE_BPS] = {"io_write_bps", false},
+        [QUERY_NET_RX_BPS] = {"net_rx_bps", false},
+        [QUERY_NET_TX_BPS] = {"net_tx_bps", false},
+        [QUERY_USERS] = {"users", true},
+        [QUERY_CACHE_BYTES] = {"cache_bytes", true},
+        [QUERY_ANON_BYTES] = {"anon_bytes", true},
+        [QUERY_SWAP_BYTES] = {"swap_bytes", true},
+        [QUERY_CPU_USAGE_USEC] = {"cpu_usage_usec", true},
+        [QUERY_CPU_THROTTLED_USEC] = {"cpu_throttled_usec", true},
+        [QUERY_IO_READ_BYTES] = {"io_read_bytes", true},
+        [QUERY_IO_WRITE_BYTES] = {"io_write_bytes", true},
+        [QUERY_NET_RX_BYTES] = {"net_rx_bytes", true},
+        [QUERY_NET_TX_BYTES] = {"net_tx_bytes", true},
+        [QUERY_OOM_KILLS] = {"oom_kills", true},
+        [QUERY_CPU_NR_PERIODS] = {"cpu_nr_periods", true},
+        [QUERY_CPU_NR_THROTTLED] = {"cpu_nr_throttled", true},
+};
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
+#define SAMPLE_COLUMNS                                                                                      \
+        "time_ms, seq, cpu_cores, cpu_ratio, throttled_ratio, memory_bytes, working_set_bytes, "            \
+        "io_read_bps, "                                                                                     \
+        "io_write_bps, net_rx_bps, net_tx_bps, users, cache_bytes, anon_bytes, swap_bytes, "                \
+        "cpu_usage_usec, "                                                                                  \
+        "cpu_throttled_usec, io_read_bytes, io_write_bytes, net_rx_bytes, net_tx_bytes, oom_kills, "        \
+        "cpu_nr_periods, cpu_nr_throttled"
+
+#define AGENT_COLUMNS                                                                                       \
+        "a.num, a.id, a.virt, a.hostname, a.bbb, a.transport, a.cgroup_mode, a.cgroup_path, "               \
+        "a.agent_version, "                                                                                 \
+        "a.connected, a.cgroup_version, a.cpu_count, a.effective_cpus, a.memory_limit_bytes, "              \
+        "a.swap_limit_bytes, a.host_cpus, a.host_memory_bytes, a.first_seen_ms, a.last_seen_ms, "           \
+        "a.clock_offset_ms, a.agg_time_ms"
+#define AGENT_NCOLUMNS 21
+
+#define TREND_STATS(c) c "_n, " c "_min, " c "_sum, " c "_max"
+
+typedef enum QueryStmt {
+        STMT_BEGIN,
+        STMT_COMMIT,
+        STMT_AGENTS,
+        STMT_AGENT_FIND,
+        STMT_LATEST,
+        STMT_TRENDS,
+        STMT_CURVES,
+        STMT_NETDEV,
+        STMT_BBB,
+        _STMT_MAX,
+} QueryStmt;
+
+static const char *const stmt_sql[_STMT_MAX] =
+        {
+                [STMT_BEGIN] = "BEGIN",
+                [STMT_COMMIT] = "COMMIT",
+                /* The newest row per agent is found through the (agent, time_ms) primary key: one seek each.
+                 */
+                [STMT_AGENTS] = "SELECT " AGENT_COLUMNS ", s." SAMPLE_COLUMNS
+                                " FROM agents a LEFT JOIN samples s ON s.agent = a.num AND s.time_ms = "
+                                "(SELECT max(time_ms) FROM samples WHERE agent = a.num) ORDER BY a.id",
+                [STMT_AGENT_FIND] = "SELECT " AGENT_COLUMNS " FROM agents a WHERE a.id = ?1",
+                [STMT_LATEST] = "SELECT " SAMPLE_COLUMNS
+                                " FROM samples WHERE agent = ?1 ORDER BY time_ms DESC LIMIT 1",
+                [STMT_TRENDS] = "SELECT hour_ms, n, " TREND_STATS("cpu_cores") ", " TREND_STATS("cpu_ratio") ", " TREND_STATS("throttled_ratio") ", " TREND_STATS("memory_bytes") ", " TREND_STATS(
+                        "working_set_bytes") ", " TREND_STATS("io_read_bps") ", " TREND_STATS("io_write_bps") ", " TREND_STATS("net_rx_bps") ", " TREND_STATS("net_tx_bps") ", " TREND_STATS("users") " FROM trends WHERE agent = ?1 AND hour_ms BETWEEN ?2 AND ?3 ORDER BY hour_ms",
+                [STMT_CURVES] = "SELECT users, n, sum, sumsq, max, hist FROM curves WHERE agent = ?1 AND "
+                                "metric = ?2 "
+                                "ORDER BY users",
+                [STMT_NETDEV] = "SELECT agent, name, time_ms, rx_bytes, tx_bytes, rx_packets, tx_packets, "
+                                "rx_errors, "
+                                "tx_errors, rx_dropped, tx_dropped FROM netdev ORDER BY agent, name",
+                [STMT_BBB] = "SELECT name, up, last_poll_ms, last_ok_ms, error, meetings, participants, "
+                             "listeners, "
+                             "voice, video, moderators, breakouts FROM bbb_servers ORDER BY name",
+};
+
+/* Samples statements that select only some columns, by column mask: a scan's cost is mostly SQLite
+ * decoding the columns it selects, whether they are read or not. */
+#define SAMPLES_STMT_CACHE 8
+
+struct Query {
+        sqlite3 *db;
+        sqlite3_stmt *stmts[_STMT_MAX];
+        bool in_transaction;
+        struct {
+                uint64_t columns;
+                sqlite3_stmt *stmt;
+        } samples[SAMPLES_STMT_CACHE];
+        unsigned samples_next; /* round-robin replacement */
+};
+
+/* Reader connections map the database: long scans then read the page cache without copying it. */
+#define QUERY_MMAP_SIZE (256LL * 1024 * 1024)
+
+const char *query_column_to_string(QueryColumn c)
+{
+        if ((unsigned)c >= _QUERY_COLUMN_MAX)
+                return NULL;
+        return column_table[c].name;
+}
+
+int query_column_from_string(const char *s, QueryColumn max, QueryColumn *ret)
+{
+        if (!s)
+                return -EINVAL;
+        for (QueryColumn c = 0; c < max && c < _QUERY_COLUMN_MAX; c++)
+                if (streq(s, column_table[c].name)) {
+                        *ret = c;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+bool query_column_is_integer(QueryColumn c)
+{
+        return (unsigned)c < _QUERY_COLUMN_MAX && column_table[c].integer;
+}
+
+int query_errno(int sqlite_rc)
+{
+        switch (sqlite_rc & 0xff) {
+        case SQLITE_OK:
+        case SQLITE_ROW:
+        case SQLITE_DONE:
+                return 0;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_CANTOPEN:
+                return -ENOENT;
+        default:
+                return -EIO;
+        }
+}
+
+int query_open(const char *db_path, Query **ret)
+{
+        _cleanup_(query_freep) Query *q = NULL;
+        int rc;
+
+        assert(db_path);
+        assert(ret);
+
+        q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+
+        /* NOMUTEX: a Query belongs to one thread at a time. */
+        rc = sqlite3_open_v2(db_path, &q->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+        if (rc != SQLITE_OK)
+                return log_debug_errno(query_errno(rc), "Failed to open '%s' read-only: %s", db_path,
+                                       q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+        (void)sqlite3_busy_timeout(q->db, QUERY_BUSY_TIMEOUT_MS);
+        (void)sqlite3_extended_result_codes(q->db, 1);
+        (void)sqlite3_exec(q->db, "PRAGMA mmap_size = " STRINGIFY(QUERY_MMAP_SIZE), NULL, NULL, NULL);
+
+        *ret = TAKE_PTR(q);
+        return 0;
+}
+
+Query *query_free(Query *q)
+{
+        if (!q)
+                return NULL;
+        for (size_t i = 0; i < _STMT_MAX; i++)
+                sqlite3_finalize(q->stmts[i]);
+        for (size_t i = 0; i < SAMPLES_STMT_CACHE; i++)
+                sqlite3_finalize(q->samples[i].stmt);
+        sqlite3_close_v2(q->db);
+        free(q);
+        return NULL;
+}
+
+/* Returns the cached statement, preparing it on first use, reset and with no bindings. */
+static int query_stmt(Query *q, QueryStmt id, sqlite3_stmt **ret)
+{
+        int rc;
+
+        if (!q->stmts[id]) {
+                rc = sqlite3_prepare_v3(q->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[id],
+                                        NULL);
+                if (rc != SQLITE_OK)
+                        return log_error_errno(query_errno(rc), "Failed to prepare query: %s",
+                                               sqlite3_errmsg(q->db));
+        }
+        *ret = q->stmts[id];
+        return 0;
+}
+
+/* Resets a statement when the reading function returns, so no read transaction outlives it. */
+static void stmt_resetp(sqlite3_stmt **s)
+{
+        if (*s) {
+                sqlite3_reset(*s);
+                sqlite3_clear_bindings(*s);
+        }
+}
+#define _cleanup_reset_ _cleanup_(stmt_resetp)
+
+static int step_error(Query *q, int rc)
+{
+        return log_warning_errno(query_errno(rc), "Database read failed: %s", sqlite3_errmsg(q->db));
+}
+
+int query_begin(Query *q)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        if (q->in_transaction)
+                return 0;
+        r = query_stmt(q, STMT_BEGIN, &s);
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_DONE)
+                return step_error(q, rc);
+        q->in_transaction = true;
+        return 0;
+}
+
+void query_end(Query *q)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+
+        if (!q || !q->in_transaction)
+                return;
+        q->in_transaction = false;
+        if (query_stmt(q, STMT_COMMIT, &s) < 0 || sqlite3_step(s) != SQLITE_DONE)
+                (void)sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static double column_double(sqlite3_stmt *s, int i)
+{
+        return sqlite3_column_type(s, i) == SQLITE_NULL ? NAN : sqlite3_column_double(s, i);
+}
+
+static int64_t column_int(sqlite3_stmt *s, int i, int64_t null_value)
+{
+        return sqlite3_column_type(s, i) == SQLITE_NULL ? null_value : sqlite3_column_int64(s, i);
+}
+
+/* Copies a text column into buf (size bytes), cutting what does not fit; "" for NULL. */
+static void column_text(sqlite3_stmt *s, int i, char *buf, size_t size)
+{
+        const unsigned char *t = sqlite3_column_text(s, i);
+        size_t n;
+
+        if (!t) {
+                buf[0] = 0;
+                return;
+        }
+        n = strnlen((const char *)t, size - 1);
+        memcpy(buf, t, n);
+        buf[n] = 0;
+}
+
+static void read_sample(sqlite3_stmt *s, int first, QuerySample *ret)
+{
+        ret->time_ms = sqlite3_column_int64(s, first);
+        ret->seq = sqlite3_column_int64(s, first + 1);
+        for (int c = 0; c < _QUERY_COLUMN_MAX; c++)
+                ret->v[c] = column_double(s, first + 2 + c);
+}
+
+static void read_agent(sqlite3_stmt *s, QueryAgent *ret)
+{
+        *ret = (QueryAgent){
+                .num = sqlite3_column_int64(s, 0),
+                .connected = sqlite3_column_int64(s, 9) != 0,
+                .cgroup_version = column_int(s, 10, -1),
+                .cpu_count = column_int(s, 11, -1),
+                .effective_cpus = column_double(s, 12),
+                .memory_limit_bytes = column_double(s, 13),
+                .swap_limit_bytes = column_double(s, 14),
+                .host_cpus = column_double(s, 15),
+                .host_memory_bytes = column_double(s, 16),
+                .first_seen_ms = column_double(s, 17),
+                .last_seen_ms = column_double(s, 18),
+                .clock_offset_ms = column_int(s, 19, 0),
+                .agg_time_ms = column_int(s, 20, 0),
+        };
+        column_text(s, 1, ret->id, sizeof(ret->id));
+        column_text(s, 2, ret->virt, sizeof(ret->virt));
+        column_text(s, 3, ret->hostname, sizeof(ret->hostname));
+        column_text(s, 4, ret->bbb, sizeof(ret->bbb));
+        column_text(s, 5, ret->transport, sizeof(ret->transport));
+        column_text(s, 6, ret->cgroup_mode, sizeof(ret->cgroup_mode));
+        column_text(s, 7, ret->cgroup_path, sizeof(ret->cgroup_path));
+        column_text(s, 8, ret->agent_version, sizeof(ret->agent_version));
+}
+
+int query_agents(Query *q, QueryAgentCb cb, void *userdata)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        r = query_stmt(q, STMT_AGENTS, &s);
+        if (r < 0)
+                return r;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                QueryAgent a;
+                QuerySample latest;
+                bool has_latest = sqlite3_column_type(s, AGENT_NCOLUMNS) != SQLITE_NULL;
+
+                read_agent(s, &a);
+                if (has_latest)
+                        read_sample(s, AGENT_NCOLUMNS, &latest);
+                r = cb(&a, has_latest ? &latest : NULL, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : step_error(q, rc);
+}
+
+int query_agent_find(Query *q, const char *id, QueryAgent *ret)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        r = query_stmt(q, STMT_AGENT_FIND, &s);
+        if (r < 0)
+                return r;
+        if (sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC) != SQLITE_OK)
+                return -ENOMEM;
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE)
+                return 0;
+        if (rc != SQLITE_ROW)
+                return step_error(q, rc);
+        read_agent(s, ret);
+        return 1;
+}
+
+int query_latest(Query *q, int64_t agent_num, QuerySample *ret)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        r = query_stmt(q, STMT_LATEST, &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(s, 1, agent_num);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE)
+                return 0;
+        if (rc != SQLITE_ROW)
+                return step_error(q, rc);
+        read_sample(s, 0, ret);
+        return 1;
+}
+
+/* The samples scan selecting time_ms, seq and the columns of mask, in QueryColumn order. */
+static int samples_stmt(Query *q, uint64_t columns, sqlite3_stmt **ret)
+{
+        char sql[1024];
+        size_t n;
+        unsigned slot;
+        int rc;
+
+        for (size_t i = 0; i < SAMPLES_STMT_CACHE; i++)
+                if (q->samples[i].stmt && q->samples[i].columns == columns) {
+                        *ret = q->samples[i].stmt;
+                        return 0;
+                }
+
+        n = (size_t)snprintf(sql, sizeof(sql), "SELECT time_ms, seq");
+        for (int c = 0; c < _QUERY_COLUMN_MAX; c++)
+                if (columns & QUERY_COLUMN_BIT(c))
+                        n += (size_t)snprintf(sql + n, sizeof(sql) - n, ", %s", column_table[c].name);
+        n += (size_t)snprintf(
+                sql + n, sizeof(sql) - n,
+                " FROM samples WHERE agent = ?1 AND time_ms BETWEEN ?2 AND ?3 ORDER BY time_ms LIMIT ?4");
+        assert(n < sizeof(sql));
+
+        slot = q->samples_next++ % SAMPLES_STMT_CACHE;
+        sqlite3_finalize(q->samples[slot].stmt);
+        q->samples[slot].stmt = NULL;
+        rc = sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->samples[slot].stmt, NULL);
+        if (rc != SQLITE_OK)
+                return log_error_errno(query_errno(rc), "Failed to prepare query: %s",
+                                       sqlite3_errmsg(q->db));
+        q->samples[slot].columns = columns;
+        *ret = q->samples[slot].stmt;
+        return 0;
+}
+
+int query_samples(Query *q, int64_t agent_num, int64_t from_ms, int64_t to_ms, uint64_t limit,
+                  uint64_t columns, QuerySampleCb cb, void *userdata)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        columns &= QUERY_COLUMNS_ALL;
+        r = samples_stmt(q, columns, &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(s, 1, agent_num);
+        sqlite3_bind_int64(s, 2, from_ms);
+        sqlite3_bind_int64(s, 3, to_ms);
+        sqlite3_bind_int64(s, 4, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                QuerySample row = {
+                        .time_ms = sqlite3_column_int64(s, 0),
+                        .seq = sqlite3_column_int64(s, 1),
+                };
+                int i = 2;
+
+                for (int c = 0; c < _QUERY_COLUMN_MAX; c++)
+                        row.v[c] = (columns & QUERY_COLUMN_BIT(c)) ? column_double(s, i++) : NAN;
+                r = cb(&row, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : step_error(q, rc);
+}
+
+int query_trends(Query *q, int64_t agent_num, int64_t from_ms, int64_t to_ms, QueryTrendCb cb,
+                 void *userdata)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        r = query_stmt(q, STMT_TRENDS, &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(s, 1, agent_num);
+        sqlite3_bind_int64(s, 2, from_ms);
+        sqlite3_bind_int64(s, 3, to_ms);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                QueryTrend t = {
+                        .hour_ms = sqlite3_column_int64(s, 0),
+                        .n = sqlite3_column_int64(s, 1),
+                };
+
+                for (int c = 0; c < QUERY_SERIES_MAX; c++) {
+                        int i = 2 + 4 * c;
+
+                        t.count[c] = column_int(s, i, 0);
+                        t.min[c] = column_double(s, i + 1);
+                        t.sum[c] = column_double(s, i + 2);
+                        t.max[c] = column_double(s, i + 3);
+                        if (t.count[c] <= 0 || isnan(t.sum[c]))
+                                t.count[c] = 0;
+                }
+                r = cb(&t, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : step_error(q, rc);
+}
+
+int query_curves(Query *q, int64_t agent_num, int metric, QueryCurveCb cb, void *userdata)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        r = query_stmt(q, STMT_CURVES, &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(s, 1, agent_num);
+        sqlite3_bind_int(s, 2, metric);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                QueryCurveRow row = {
+                        .users = sqlite3_column_int64(s, 0),
+                        .n = sqlite3_column_int64(s, 1),
+                        .sum = sqlite3_column_double(s, 2),
+                        .sumsq = sqlite3_column_double(s, 3),
+                        .max = sqlite3_column_double(s, 4),
+                };
+                int size;
+
+                row.hist = sqlite3_column_blob(s, 5);
+                size = sqlite3_column_bytes(s, 5);
+                if (size < 0 || size > QUERY_HIST_MAX)
+                        return log_warning_errno(EBADMSG, "Curve histogram of %d bytes refused.", size);
+                row.hist_size = row.hist ? (size_t)size : 0;
+                r = cb(&row, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : step_error(q, rc);
+}
+
+int query_netdev(Query *q, QueryNetdevCb cb, void *userdata)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        r = query_stmt(q, STMT_NETDEV, &s);
+        if (r < 0)
+                return r;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                QueryNetdev d = {
+                        .agent_num = sqlite3_column_int64(s, 0),
+                        .time_ms = sqlite3_column_int64(s, 2),
+                        .rx_bytes = column_double(s, 3),
+                        .tx_bytes = column_double(s, 4),
+                        .rx_packets = column_double(s, 5),
+                        .tx_packets = column_double(s, 6),
+                        .rx_errors = column_double(s, 7),
+                        .tx_errors = column_double(s, 8),
+                        .rx_dropped = column_double(s, 9),
+                        .tx_dropped = column_double(s, 10),
+                };
+
+                column_text(s, 1, d.name, sizeof(d.name));
+                r = cb(&d, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : step_error(q, rc);
+}
+
+int query_bbb(Query *q, QueryBbbCb cb, void *userdata)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        r = query_stmt(q, STMT_BBB, &s);
+        if (r < 0)
+                return r;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                QueryBbb b = {
+                        .up = (int)column_int(s, 1, -1),
+                        .last_poll_ms = column_double(s, 2),
+                        .last_ok_ms = column_double(s, 3),
+                        .meetings = column_double(s, 5),
+                        .participants = column_double(s, 6),
+                        .listeners = column_double(s, 7),
+                        .voice = column_double(s, 8),
+                        .video = column_double(s, 9),
+                        .moderators = column_double(s, 10),
+                        .breakouts = column_double(s, 11),
+                };
+
+                if (b.up > 1)
+                        b.up = 1;
+                column_text(s, 0, b.name, sizeof(b.name));
+                column_text(s, 4, b.error, sizeof(b.error));
+                r = cb(&b, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : step_error(q, rc);
+}

@@ -1,0 +1,347 @@
+/* The API's routes (daemon/api.c) without sockets: parameter parsing, the series plan, and answers and
+ * errors for requests built by hand. */
+
+#include <jansson.h>
+
+#include "http-testdb.h"
+
+#include "daemon/api.h"
+
+static TestDb db;
+static Query *q;
+
+static int setup(void **state)
+{
+        testdb_create(&db);
+        return query_open(db.path, &q) < 0 ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+        q = query_free(q);
+        testdb_remove(&db);
+        return 0;
+}
+
+static void test_step(void **state)
+{
+        int64_t ms;
+
+        assert_int_equal(api_parse_step("raw", &ms), 0);
+        assert_int_equal(ms, 0);
+        assert_int_equal(api_parse_step("1500", &ms), 0);
+        assert_int_equal(ms, 1500);
+        assert_int_equal(api_parse_step("250ms", &ms), 0);
+        assert_int_equal(ms, 250);
+        assert_int_equal(api_parse_step("10s", &ms), 0);
+        assert_int_equal(ms, 10000);
+        assert_int_equal(api_parse_step("5m", &ms), 0);
+        assert_int_equal(ms, 300000);
+        assert_int_equal(api_parse_step("2h", &ms), 0);
+        assert_int_equal(ms, 7200000);
+        assert_int_equal(api_parse_step("1d", &ms), 0);
+        assert_int_equal(ms, 86400000);
+        assert_int_equal(api_parse_step("0", &ms), -ERANGE);
+        assert_int_equal(api_parse_step("99999999999999999999999", &ms), -ERANGE);
+        assert_int_equal(api_parse_step("4000d", &ms), -ERANGE);
+        assert_int_equal(api_parse_step("-1s", &ms), -EINVAL);
+        assert_int_equal(api_parse_step("1w", &ms), -EINVAL);
+        assert_int_equal(api_parse_step("s", &ms), -EINVAL);
+        assert_int_equal(api_parse_step("", &ms), -EINVAL);
+        assert_int_equal(api_parse_step(NULL, &ms), -EINVAL);
+}
+
+static void test_plan(void **state)
+{
+        const int64_t H = 3600 * 1000, T = 1700000000000LL;
+        ApiSeriesPlan p;
+
+        /* raw forced */
+        api_series_plan(T, T + H, -1, 100, &p);
+        assert_true(p.raw);
+        /* no step: about 1000 points, a nice step: 1 h / 1000 = 3.6 s -> 5 s */
+        api_series_plan(T, T + H, 0, 10000, &p);
+        assert_false(p.raw);
+        assert_false(p.trends);
+        assert_int_equal(p.step_ms, 5000);
+        /* 24 h without step: 86.4 s -> 2 min, from samples */
+        api_series_plan(T, T + 24 * H, 0, 10000, &p);
+        assert_false(p.trends);
+        assert_int_equal(p.step_ms, 120000);
+        /* a step asked for is kept when the limit allows it */
+        api_series_plan(T, T + H, 7000, 10000, &p);
+        assert_int_equal(p.step_ms, 7000);
+        /* ... and raised when it does not: 1 h at 1 s with limit 100 -> 36 s -> 1 min */
+        api_series_plan(T, T + H, 1000, 100, &p);
+        assert_int_equal(p.step_ms, 60000);
+        /* an hour or more: trends, whole hours */
+        api_series_plan(T, T + 2 * H, H, 10000, &p);
+        assert_true(p.trends);
+        assert_int_equal(p.step_ms, H);
+        api_series_plan(T, T + 2 * H, 90 * 60 * 1000, 10000, &p);
+        assert_true(p.trends);
+        assert_int_equal(p.step_ms, 2 * H);
+        /* more than 48 h: trends even with a fine step */
+        api_series_plan(T, T + 72 * H, 60000, 10000, &p);
+        assert_true(p.trends);
+        assert_int_equal(p.step_ms, H);
+        /* 10 years with limit 10: a few hundred days per point */
+        api_series_plan(T, T + 3650 * 24 * H, 0, 10, &p);
+        assert_true(p.trends);
+        assert_true(p.step_ms >= 365 * 24 * H);
+        /* a single instant */
+        api_series_plan(T, T, 0, 10000, &p);
+        assert_int_equal(p.step_ms, 1000);
+}
+
+static void check_double(double v, const char *want)
+{
+        char buf[API_DOUBLE_MAX];
+
+        assert_int_equal(api_format_double(v, buf), strlen(want));
+        assert_string_equal(buf, want);
+}
+
+static void test_format_double(void **state)
+{
+        char buf[API_DOUBLE_MAX];
+
+        check_double(0, "0");
+        check_double(-0.0, "0");
+        check_double(42, "42");
+        check_double(-42, "-42");
+        check_double(4294967296.0, "4294967296");
+        check_double(0.5, "0.5");
+        check_double(0.1 + 0.2, "0.3");
+        check_double(1.0 / 3, "0.333333333333333");
+        check_double(2.0 / 3, "0.666666666666667");
+        check_double(123.456, "123.456");
+        check_double(-0.000123, "-0.000123");
+        check_double(0.0000015, "0.0000015");
+        check_double(999.9999999999999, "1000");
+        check_double(9.9999999999999995, "10");
+        check_double(524806986.4, "524806986.4");
+        check_double(1e-7, "1e-07");
+        check_double(1.5e20, "1.5e+20");
+        check_double(1.5e300, "1.5e+300");
+        check_double(NAN, "null");
+        check_double(INFINITY, "null");
+        /* Round trip within 15 digits over a spread of magnitudes. */
+        for (double v = 1.2345678901234e-6; v < 1e15; v *= 7.77) {
+                api_format_double(v, buf);
+                assert_true(fabs(strtod(buf, NULL) - v) <= fabs(v) * 1e-14);
+                api_format_double(-v, buf);
+                assert_true(fabs(strtod(buf, NULL) + v) <= fabs(v) * 1e-14);
+        }
+}
+
+static void test_names(void **state)
+{
+        assert_true(api_name_is_valid("bbb1-lxc"));
+        assert_true(api_name_is_valid("a.b_c-D9"));
+        assert_false(api_name_is_valid(""));
+        assert_false(api_name_is_valid(NULL));
+        assert_false(api_name_is_valid("a b"));
+        assert_false(api_name_is_valid("a/b"));
+        assert_false(api_name_is_valid("ä"));
+        assert_true(api_name_is_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+        assert_false(api_name_is_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+        assert_true(api_handles("/healthz"));
+        assert_true(api_handles("/metrics"));
+        assert_true(api_handles("/api/v1/anything"));
+        assert_false(api_handles("/"));
+        assert_false(api_handles("/assets/app.js"));
+}
+
+/* Runs one request and returns the parsed JSON body (or NULL for non-JSON), checking the status. */
+static json_t *request(Query *qq, const char *path, const ApiArg *args, size_t n_args, unsigned status,
+                       ApiResponse *ret)
+{
+        ApiRequest req = {
+                .method = "GET",
+                .path = path,
+                .args = args,
+                .n_args = n_args,
+                .now_ms = TESTDB_T0 + 10000,
+        };
+        json_error_t err;
+        json_t *j;
+
+        assert_int_equal(api_handle(qq, &req, ret), 0);
+        if (ret->status != status)
+                fprintf(stderr, "%s: %u %.*s\n", path, ret->status, (int)ret->size, ret->body);
+        assert_int_equal(ret->status, status);
+        assert_non_null(ret->content_type);
+        assert_non_null(ret->body);
+        if (!strneq(ret->content_type, "application/json", 16))
+                return NULL;
+        j = json_loadb(ret->body, ret->size, 0, &err);
+        assert_non_null(j);
+        if (status >= 400)
+                assert_true(json_is_string(json_object_get(j, "error")));
+        return j;
+}
+
+static void check(Query *qq, const char *path, const ApiArg *args, size_t n_args, unsigned status)
+{
+        ApiResponse r;
+        json_t *j = request(qq, path, args, n_args, status, &r);
+
+        json_decref(j);
+        api_response_done(&r);
+}
+
+static void test_routes(void **state)
+{
+        ApiResponse r;
+        json_t *j, *row;
+
+        j = request(q, "/api/v1/agents/lxc-1/latest", NULL, 0, 200, &r);
+        assert_int_equal(json_integer_value(json_object_get(j, "time_ms")), TESTDB_T0 + 9000);
+        assert_int_equal(json_integer_value(json_object_get(j, "users")), 9);
+        assert_true(json_is_null(json_object_get(j, "net_rx_bps")));
+        json_decref(j);
+        api_response_done(&r);
+
+        j = request(q, "/api/v1/agents/kvm-2/latest", NULL, 0, 200, &r);
+        assert_true(json_is_null(json_object_get(j, "time_ms")));
+        json_decref(j);
+        api_response_done(&r);
+
+        {
+                ApiArg a[] = {{"from", "1700000000000"},
+                              {"to", "1700000004999"},
+                              {"step", "raw"},
+                              {"metrics", "users,cpu_ratio"}};
+                j = request(q, "/api/v1/agents/lxc-1/series", a, ELEMENTSOF(a), 200, &r);
+                assert_int_equal(json_array_size(j), 5);
+                row = json_array_get(j, 4);
+                assert_int_equal(json_object_size(row), 3);
+                assert_int_equal(json_integer_value(json_object_get(row, "users")), 4);
+                assert_string_equal(r.header_names[0], "X-Seatmeter-Source");
+                assert_string_equal(r.header_values[0], "raw");
+                json_decref(j);
+                api_response_done(&r);
+        }
+        {
+                /* two 5 s buckets of averages */
+                ApiArg a[] = {{"from", "1700000000000"},
+                              {"to", "1700000009999"},
+                              {"step", "5s"},
+                              {"metrics", "users"}};
+                j = request(q, "/api/v1/agents/lxc-1/series", a, ELEMENTSOF(a), 200, &r);
+                assert_int_equal(json_array_size(j), 2);
+                assert_true(json_number_value(json_object_get(json_array_get(j, 0), "users")) == 2.0);
+                assert_true(json_number_value(json_object_get(json_array_get(j, 1), "users")) == 7.0);
+                json_decref(j);
+                api_response_done(&r);
+        }
+        {
+                ApiArg a[] = {{"from", "1699999200000"},
+                              {"to", "1700006400000"},
+                              {"step", "2h"},
+                              {"metrics", "cpu_ratio,users"}};
+                j = request(q, "/api/v1/agents/lxc-1/series", a, ELEMENTSOF(a), 200, &r);
+                /* Both stored hours fall into the epoch-aligned 2 h bucket starting at 1699999200000;
+                 * averages weigh each hour by its count. */
+                assert_string_equal(r.header_values[0], "trends");
+                assert_int_equal(json_array_size(j), 1);
+                row = json_array_get(j, 0);
+                assert_int_equal(json_integer_value(json_object_get(row, "time_ms")), 1699999200000LL);
+                assert_true(fabs(json_number_value(json_object_get(row, "cpu_ratio")) - 2.45 / 12) < 1e-12);
+                assert_true(json_number_value(json_object_get(row, "users")) == 4.5);
+                json_decref(j);
+                api_response_done(&r);
+        }
+        {
+                ApiArg a[] = {{"agent", "lxc-1"}, {"agent", "kvm-2"}};
+                j = request(q, "/api/v1/curves", a, ELEMENTSOF(a), 200, &r);
+                json_t *agents = json_object_get(j, "agents");
+                json_t *a0 = json_array_get(agents, 0), *fit = json_object_get(a0, "fit");
+                assert_int_equal(json_array_size(agents), 2);
+                assert_int_equal(json_array_size(json_object_get(a0, "points")), 5);
+                assert_true(fabs(json_real_value(json_object_get(fit, "slope")) - 0.02) < 1e-9);
+                assert_true(fabs(json_real_value(json_object_get(fit, "intercept")) - 0.1095) < 1e-9);
+                /* capacity at 0.8: (0.8 - 0.1095) / 0.02 */
+                assert_true(fabs(json_real_value(json_object_get(json_object_get(a0, "capacity"), "users")) -
+                                 34.525) < 1e-6);
+                assert_true(json_is_null(json_object_get(json_array_get(agents, 1), "fit")));
+                json_decref(j);
+                api_response_done(&r);
+        }
+        {
+                ApiArg a[] = {{"format", "csv"}};
+                assert_null(request(q, "/api/v1/curves", a, 1, 200, &r));
+                assert_true(strneq(r.content_type, "text/csv", 8));
+                assert_true(strneq(r.body, "agent,virt,metric,users,", 24));
+                api_response_done(&r);
+        }
+        assert_null(request(q, "/metrics", NULL, 0, 200, &r));
+        api_response_done(&r);
+        check(q, "/api/v1/agents", NULL, 0, 200);
+        check(q, "/api/v1/agents/lxc-1", NULL, 0, 200);
+        check(q, "/api/v1/bbb", NULL, 0, 200);
+        check(q, "/api/v1/zabbix/discovery", NULL, 0, 200);
+        check(q, "/api/v1/zabbix/agents/lxc-1", NULL, 0, 200);
+        check(q, "/healthz", NULL, 0, 200);
+        check(NULL, "/healthz", NULL, 0, 200);
+}
+
+static void test_errors(void **state)
+{
+        ApiArg many[API_ARGS_MAX + 1];
+        char big[API_ARG_VALUE_MAX + 2];
+
+        check(NULL, "/api/v1/agents", NULL, 0, 503);
+        check(q, "/api/v1/agents/nobody/latest", NULL, 0, 404);
+        check(q, "/api/v1/agents/no%20body/latest", NULL, 0, 400);
+        check(q, "/api/v1/agents//latest", NULL, 0, 404);
+        check(q, "/api/v1/agents/lxc-1/latest/x", NULL, 0, 404);
+        check(q, "/api/v1/zabbix/agents/lxc-1/x", NULL, 0, 404);
+        check(q, "/api/v1/", NULL, 0, 404);
+        check(q, "/elsewhere", NULL, 0, 404);
+        {
+                ApiArg a[] = {{"from", "5"}, {"to", "4"}};
+                check(q, "/api/v1/agents/lxc-1/series", a, 2, 400);
+        }
+        {
+                ApiArg a[] = {{"from", NULL}};
+                check(q, "/api/v1/agents/lxc-1/series", a, 1, 400);
+        }
+        {
+                ApiArg a[] = {{"metrics", ",,,"}};
+                check(q, "/api/v1/agents/lxc-1/series", a, 1, 400);
+        }
+        {
+                ApiArg a[] = {{"agent", NULL}};
+                check(q, "/api/v1/curves", a, 1, 400);
+        }
+        {
+                ApiArg a[] = {{"oops", "1"}};
+                check(q, "/api/v1/bbb", a, 1, 400);
+                check(q, "/api/v1/agents/lxc-1/latest", a, 1, 400);
+        }
+        {
+                ApiArg a[] = {{"\xff\xfe", "1"}};
+                check(q, "/api/v1/agents", a, 1, 400);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(many); i++)
+                many[i] = (ApiArg){"_", "1"};
+        check(q, "/api/v1/agents", many, ELEMENTSOF(many), 400);
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = 0;
+        {
+                ApiArg a[] = {{"_", big}};
+                check(q, "/api/v1/agents", a, 1, 400);
+        }
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_step),          cmocka_unit_test(test_plan),
+                cmocka_unit_test(test_format_double), cmocka_unit_test(test_names),
+                cmocka_unit_test(test_routes),        cmocka_unit_test(test_errors),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
