@@ -1,6 +1,7 @@
 /* See cgparse.h. The parsers walk the buffer line by line with explicit lengths and never write to it;
  * numbers are parsed digit by digit so that a value can never run into the next line. */
 
+#include <ctype.h>
 #include <math.h>
 
 #include "cgparse.h"
@@ -825,6 +826,21 @@ int cgparse_pid_starttime(const char *buf, uint64_t *ret)
                 if (!next_word(&sp, &w))
                         return -EINVAL;
         return span_u64(w, ret);
+}
+
+int cgparse_pid_state(const char *buf, char *ret)
+{
+        const char *paren = strrchr(buf, ')');
+        Span sp, w;
+
+        if (!paren)
+                return -EINVAL;
+        /* comm may hold anything, ")" and spaces too: the state follows the last ")". */
+        sp = (Span){paren + 1, strlen(paren + 1)};
+        if (!next_word(&sp, &w) || w.n != 1 || !isalpha((unsigned char)w.p[0]))
+                return -EINVAL;
+        *ret = w.p[0];
+        return 0;
 }
 
 int cgparse_environ_get(const char *buf, size_t size, const char *key, char *ret, size_t ret_size)

@@ -123,6 +123,8 @@ int cgparse_proc_stat_cpu(const char *buf, CgProcStatCpu *ret);
 int cgparse_uptime(const char *buf, double *ret_uptime, double *ret_idle);
 /* /proc/PID/stat: the start time field (22nd), in clock ticks since boot. */
 int cgparse_pid_starttime(const char *buf, uint64_t *ret);
+/* /proc/PID/stat: the state letter (3rd field: 'R' runnable, 'S' sleeping, 'D', ...). */
+int cgparse_pid_state(const char *buf, char *ret);
 /* NUL-separated environment block: copies the value of key (e.g. "container") into ret. */
 int cgparse_environ_get(const char *buf, size_t size, const char *key, char *ret, size_t ret_size);
 /* Counts the lines of a buffer (cgroup.procs, tasks). */

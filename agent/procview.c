@@ -3,6 +3,7 @@
 #include <inttypes.h>
 
 #include "cgparse.h"
+#include "log.h"
 #include "procview.h"
 #include "util.h"
 
@@ -80,8 +81,8 @@ static int view_meminfo(Sampler *s, const AgentSample *a, FILE *out)
 {
         _cleanup_free_ char *host = NULL;
         const AgentLimits *l = &a->limits;
-        uint64_t total, usage, swap_total, aa = 0, ia = 0, af = 0, inf = 0;
-        bool has_aa, has_ia, has_af, has_if;
+        uint64_t total, usage, swap_total, aa = 0, ia = 0, af = 0, inf = 0, srec = 0, sunrec = 0, slab = 0;
+        bool has_aa, has_ia, has_af, has_if, has_srec, has_sunrec, has_slab;
         int r;
 
         if (a->whole_system)
@@ -98,6 +99,19 @@ static int view_meminfo(Sampler *s, const AgentSample *a, FILE *out)
         has_ia = sampler_memory_stat(s, "inactive_anon", &ia);
         has_af = sampler_memory_stat(s, "active_file", &af);
         has_if = sampler_memory_stat(s, "inactive_file", &inf);
+        if (a->mode == CGROUP_MODE_UNIFIED) {
+                /* v2 charges slab to the cgroup and says how much; "slab" itself came with Linux 5.9. */
+                has_srec = sampler_memory_stat(s, "slab_reclaimable", &srec);
+                has_sunrec = sampler_memory_stat(s, "slab_unreclaimable", &sunrec);
+                has_slab = sampler_memory_stat(s, "slab", &slab);
+                if (!has_slab && has_srec && has_sunrec) {
+                        has_slab = true;
+                        slab = srec + sunrec;
+                }
+        } else
+                /* v1's memory.stat has no slab figure: 0, as LXCFS shows, rather than the machine's
+                 * (free(1) would add SReclaimable to the cgroup's buff/cache). */
+                has_srec = has_sunrec = has_slab = true;
 
         MemRow rows[] = {
                 {"MemTotal", true, total},
@@ -119,10 +133,18 @@ static int view_meminfo(Sampler *s, const AgentSample *a, FILE *out)
                 {"AnonPages", a->has_memory_anon, a->memory_anon_bytes},
                 {"Shmem", false, 0},
                 {"Mapped", false, 0},
+                {"Dirty", false, 0},
+                {"Writeback", false, 0},
+                {"Slab", has_slab, slab},
+                {"SReclaimable", has_srec, srec},
+                {"SUnreclaim", has_sunrec, sunrec},
         };
         rows[16].has = sampler_memory_stat(s, "shmem", &rows[16].bytes);
         rows[17].has = sampler_memory_stat(s, "file_mapped", &rows[17].bytes);
         rows[12].has = sampler_memory_stat(s, "unevictable", &rows[12].bytes);
+        /* v1's total_dirty and total_writeback under these names. */
+        rows[18].has = sampler_memory_stat(s, "file_dirty", &rows[18].bytes);
+        rows[19].has = sampler_memory_stat(s, "file_writeback", &rows[19].bytes);
 
         for (char *line = host, *next; line && *line; line = next) {
                 char *colon, name[64];
@@ -266,7 +288,7 @@ static int view_loadavg(Sampler *s, const AgentSample *a, FILE *out)
 {
         _cleanup_free_ char *host = NULL;
         char avg[3][32], last[32];
-        unsigned running, total, tasks;
+        unsigned running, total, cg_running, cg_total;
         int r;
 
         if (a->whole_system)
@@ -277,11 +299,13 @@ static int view_loadavg(Sampler *s, const AgentSample *a, FILE *out)
         if (sscanf(host, "%31s %31s %31s %u/%u %31s", avg[0], avg[1], avg[2], &running, &total, last) != 6)
                 return -EINVAL;
         /* The averages need history a one-shot reader does not have: they stay the host's. The task
-         * counts are the cgroup's. */
-        if (sampler_task_count(s, &tasks) >= 0) {
-                total = tasks;
-                running = MIN(running, tasks);
-        }
+         * counts are the cgroup's, sub-cgroups included (where a container's processes usually are). */
+        r = sampler_task_count(s, &cg_running, &cg_total);
+        if (r >= 0) {
+                running = cg_running;
+                total = cg_total;
+        } else
+                log_warning_errno(r, "Cannot count the cgroup's tasks, showing the machine's: %m");
         fprintf(out, "%s %s %s %u/%u %s\n", avg[0], avg[1], avg[2], running, total, last);
         return 0;
 }

@@ -18,7 +18,14 @@
 
 #define SAMPLER_DISKS_MAX 64     /* whole disks counted in whole-system mode */
 #define SAMPLER_DISKNAME_MAX 32
-#define SAMPLER_MEMSTAT_KEYS 16
+#define SAMPLER_MEMSTAT_KEYS 18
+/* The loadavg view's walk of the cgroup's subtree (not the hot path of "run"): levels below the cgroup,
+ * cgroups visited, and threads whose /proc/TID/stat is read for their state. What lies beyond is left
+ * out of the counts. */
+#define SAMPLER_SUBTREE_DEPTH_MAX CGROUP_DEPTH_MAX
+#define SAMPLER_SUBTREE_CGROUPS_MAX 4096U
+#define SAMPLER_SUBTREE_STATES_MAX 16384U
+#define SAMPLER_PID_STAT_MAX 1024U /* /proc/TID/stat: ~52 numbers and a comm of at most 64 bytes */
 #define USER_HZ 100 /* the kernel's ABI for /proc/stat and cpuacct.stat ticks */
 
 typedef struct SFile {
@@ -49,7 +56,6 @@ typedef enum SFileId {
         F_V1_OOM,
         F_V1_BLKIO_BYTES,
         F_V1_BLKIO_OPS,
-        F_V1_TASKS,
         /* v2, own cgroup */
         F_V2_CPU_MAX,
         F_V2_CPU_STAT,
@@ -61,7 +67,6 @@ typedef enum SFileId {
         F_V2_SWAP_CURRENT,
         F_V2_MEM_EVENTS,
         F_V2_IO_STAT,
-        F_V2_THREADS,
         F_V2_CPU_PRESSURE,
         F_V2_MEM_PRESSURE,
         F_V2_IO_PRESSURE,
@@ -285,7 +290,6 @@ static void setup_files(Sampler *s)
                 {F_V1_OOM, CG_MEMORY, "memory.oom_control", CGPARSE_SMALL_MAX, false},
                 {F_V1_BLKIO_BYTES, CG_BLKIO, "blkio.throttle.io_service_bytes_recursive", CGPARSE_TABLE_MAX, false},
                 {F_V1_BLKIO_OPS, CG_BLKIO, "blkio.throttle.io_serviced_recursive", CGPARSE_TABLE_MAX, false},
-                {F_V1_TASKS, CG_CPU, "tasks", CGPARSE_TABLE_MAX, false},
                 {F_V2_CPU_MAX, CG_UNIFIED, "cpu.max", CGPARSE_SMALL_MAX, true},
                 {F_V2_CPU_STAT, CG_UNIFIED, "cpu.stat", CGPARSE_STAT_MAX, false},
                 {F_V2_CPUSET_EFF, CG_UNIFIED, "cpuset.cpus.effective", AGENT_CPUSET_MAX * 4, true},
@@ -296,7 +300,6 @@ static void setup_files(Sampler *s)
                 {F_V2_SWAP_CURRENT, CG_UNIFIED, "memory.swap.current", CGPARSE_SMALL_MAX, true},
                 {F_V2_MEM_EVENTS, CG_UNIFIED, "memory.events", CGPARSE_SMALL_MAX, false},
                 {F_V2_IO_STAT, CG_UNIFIED, "io.stat", CGPARSE_TABLE_MAX, false},
-                {F_V2_THREADS, CG_UNIFIED, "cgroup.threads", CGPARSE_TABLE_MAX, false},
                 {F_V2_CPU_PRESSURE, CG_UNIFIED, "cpu.pressure", CGPARSE_SMALL_MAX, true},
                 {F_V2_MEM_PRESSURE, CG_UNIFIED, "memory.pressure", CGPARSE_SMALL_MAX, true},
                 {F_V2_IO_PRESSURE, CG_UNIFIED, "io.pressure", CGPARSE_SMALL_MAX, true},
@@ -627,12 +630,14 @@ static const char *const memstat_v2_names[SAMPLER_MEMSTAT_KEYS] = {
         "inactive_file", "active_file", "inactive_anon", "active_anon", "file",  "anon",
         "shmem",         "file_mapped", "unevictable",   "swap",        "slab_reclaimable",
         "hierarchical_memory_limit", "hierarchical_memsw_limit", "pgmajfault", "file_dirty", "file_writeback",
+        "slab_unreclaimable", "slab",
 };
+/* v1 has no slab figures in memory.stat: those names are v2's and never match there. */
 static const char *const memstat_v1_names[SAMPLER_MEMSTAT_KEYS] = {
         "total_inactive_file", "total_active_file", "total_inactive_anon", "total_active_anon", "total_cache",
         "total_rss",           "total_shmem",       "total_mapped_file",   "total_unevictable", "total_swap",
         "slab_reclaimable",    "hierarchical_memory_limit", "hierarchical_memsw_limit", "total_pgmajfault",
-        "total_dirty", "total_writeback",
+        "total_dirty", "total_writeback", "slab_unreclaimable", "slab",
 };
 
 bool sampler_memory_stat(const Sampler *s, const char *key, uint64_t *ret)
@@ -974,14 +979,150 @@ int sampler_read(Sampler *s, AgentSample *ret)
         return 0;
 }
 
-int sampler_task_count(Sampler *s, unsigned *ret)
-{
-        SFile *f = &s->files[s->layout.mode == CGROUP_MODE_UNIFIED ? F_V2_THREADS : F_V1_TASKS];
-        ssize_t n = sfile_read(s, f);
+typedef struct TaskCount {
+        unsigned total, running;
+        unsigned cgroups, states; /* cgroups visited, thread states read: bounded */
+        bool truncated;
+} TaskCount;
 
-        if (n < 0)
-                return (int)n;
-        *ret = cgparse_count_lines(s->buf);
+/* Whether thread tid is runnable, from its /proc/TID/stat under the root (the tasks files list thread
+ * ids, which /proc resolves although it does not list them). A thread gone meanwhile is not. */
+static bool task_is_running(Sampler *s, const char *tid)
+{
+        _cleanup_close_ int fd = -EBADF;
+        char path[32], buf[SAMPLER_PID_STAT_MAX];
+        char state;
+
+        if (snprintf(path, sizeof path, "proc/%s/stat", tid) >= (int)sizeof path)
+                return false;
+        fd = openat(s->root_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return false;
+        /* -EFBIG (a comm longer than the kernel writes) reads as garbage: not counted. */
+        if (pread_full(fd, buf, sizeof buf) < 0)
+                return false;
+        return cgparse_pid_state(buf, &state) >= 0 && state == 'R';
+}
+
+/* One line of a tasks file, NUL-terminated in place. */
+static void count_task(Sampler *s, char *line, TaskCount *c)
+{
+        line = strstrip(line);
+        if (!*line)
+                return;
+        c->total++;
+        if (strspn(line, "0123456789") != strlen(line))
+                return;
+        if (c->states >= SAMPLER_SUBTREE_STATES_MAX) {
+                c->truncated = true;
+                return;
+        }
+        c->states++;
+        if (task_is_running(s, line))
+                c->running++;
+}
+
+/* Counts the lines of the tasks file name in dir_fd, reading it in pieces through s->buf (a busy
+ * cgroup's file can be larger than the buffer). Returns 0 or -errno. */
+static int count_tasks_file(Sampler *s, int dir_fd, const char *name, TaskCount *c)
+{
+        _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        const size_t size = sizeof s->buf - 1; /* one byte left for a last line's NUL */
+        size_t have = 0;
+
+        if (fd < 0)
+                return negative_errno();
+        for (;;) {
+                ssize_t n = read(fd, s->buf + have, size - have);
+                size_t end, start = 0;
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                end = have + (size_t)n;
+                for (size_t i = have; i < end; i++)
+                        if (s->buf[i] == '\n') {
+                                s->buf[i] = 0;
+                                count_task(s, s->buf + start, c);
+                                start = i + 1;
+                        }
+                if (n == 0) {
+                        if (start < end) {
+                                s->buf[end] = 0;
+                                count_task(s, s->buf + start, c);
+                        }
+                        return 0;
+                }
+                have = end - start;
+                if (have == size)
+                        return -EBADMSG; /* a line longer than the buffer: not a tasks file */
+                memmove(s->buf, s->buf + start, have);
+        }
+}
+
+/* Adds the threads of the cgroup open at cg_fd (owned by this call) and of its sub-cgroups, depth levels
+ * below the watched one. Sub-cgroups that vanish or cannot be read meanwhile are left out; only the
+ * watched cgroup's own file (depth 0) must be readable. Returns 0 or -errno. */
+static int count_subtree(Sampler *s, int cg_fd, const char *name, unsigned depth, TaskCount *c)
+{
+        _cleanup_close_ int fd = cg_fd;
+        struct dirent *de;
+        DIR *d;
+        int r;
+
+        c->cgroups++;
+        r = count_tasks_file(s, fd, name, c);
+        if (r < 0)
+                return depth == 0 ? r : 0;
+        if (depth >= SAMPLER_SUBTREE_DEPTH_MAX) {
+                c->truncated = true;
+                return 0;
+        }
+        d = fdopendir(fd);
+        if (!d)
+                return depth == 0 ? negative_errno() : 0;
+        fd = -EBADF; /* the DIR owns it now */
+        while ((de = readdir(d))) {
+                int sub;
+
+                if (de->d_name[0] == '.' || (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+                        continue;
+                if (c->cgroups >= SAMPLER_SUBTREE_CGROUPS_MAX) {
+                        c->truncated = true;
+                        break;
+                }
+                /* O_NOFOLLOW: a symlink (DT_UNKNOWN on some file systems) is no cgroup and could loop. */
+                sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                if (sub < 0)
+                        continue;
+                (void)count_subtree(s, sub, name, depth + 1, c);
+        }
+        closedir(d);
+        return 0;
+}
+
+int sampler_task_count(Sampler *s, unsigned *ret_running, unsigned *ret_total)
+{
+        bool v2 = s->layout.mode == CGROUP_MODE_UNIFIED;
+        int top = s->layout.fd[v2 ? CG_UNIFIED : CG_CPU];
+        TaskCount c = {0};
+        int fd, r;
+
+        if (top < 0)
+                return -ENOENT;
+        fd = openat(top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        r = count_subtree(s, fd, v2 ? "cgroup.threads" : "tasks", 0, &c);
+        if (r < 0)
+                return r;
+        if (c.truncated)
+                log_debug("Counted the tasks of %u cgroups and the states of %u threads; the rest left out.",
+                          c.cgroups, c.states);
+        *ret_running = c.running;
+        *ret_total = c.total;
         return 0;
 }
 

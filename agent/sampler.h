@@ -41,5 +41,8 @@ bool sampler_memory_stat(const Sampler *s, const char *key, uint64_t *ret);
 /* The CPUs the cgroup may run on (cpuset, or online CPUs), from the last sampler_read(). */
 const char *sampler_cpuset(const Sampler *s);
 
-/* Number of tasks in the cgroup (threads), or -errno. */
-int sampler_task_count(Sampler *s, unsigned *ret);
+/* The threads of the cgroup and of every cgroup below it (v1: the cpu hierarchy's tasks files, v2:
+ * cgroup.threads), and how many of them are runnable (state R in /proc/TID/stat under the root). Walks
+ * the subtree with bounded depth and breadth, so it is for the loadavg view, not the hot path of "run".
+ * Returns 0, or -errno when the cgroup's own list cannot be read. */
+int sampler_task_count(Sampler *s, unsigned *ret_running, unsigned *ret_total);

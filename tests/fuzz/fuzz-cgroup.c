@@ -28,6 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int64_t q;
         unsigned n;
         double d1, d2;
+        char state;
 
         if (size > FUZZ_INPUT_MAX)
                 size = FUZZ_INPUT_MAX;
@@ -62,6 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)cgparse_proc_stat_cpu(buf, &st);
         (void)cgparse_uptime(buf, &d1, &d2);
         (void)cgparse_pid_starttime(buf, &u);
+        (void)cgparse_pid_state(buf, &state);
         (void)cgparse_count_lines(buf);
         {
                 VirtEvidence e = {.container = buf, .sys_vendor = buf, .product_name = buf,

@@ -178,7 +178,7 @@ static void test_pressure_stat_misc(void **state)
         CgProcStatCpu st;
         double up, idle;
         uint64_t start;
-        char val[16];
+        char val[16], pstate = 0;
         static const char env[] = "A=1\0container=lxc\0B=2";
 
         assert_int_equal(cgparse_pressure("some avg10=1.50 avg60=0.75 avg300=0.20 total=123\n"
@@ -202,6 +202,14 @@ static void test_pressure_stat_misc(void **state)
                          0);
         assert_int_equal(start, 4242);
         assert_int_equal(cgparse_pid_starttime("1 (init) S 0\n", &start), -EINVAL);
+
+        assert_int_equal(cgparse_pid_state("42 (a) R (b)) R 1 42 42 0 -1\n", &pstate), 0);
+        assert_int_equal(pstate, 'R');
+        assert_int_equal(cgparse_pid_state("7 (kworker/0:1) I 2 0 0\n", &pstate), 0);
+        assert_int_equal(pstate, 'I');
+        assert_int_equal(cgparse_pid_state("7 (x) \n", &pstate), -EINVAL);
+        assert_int_equal(cgparse_pid_state("7 (x) RS 1\n", &pstate), -EINVAL);
+        assert_int_equal(cgparse_pid_state("7 x R 1\n", &pstate), -EINVAL);
 
         assert_int_equal(cgparse_environ_get(env, sizeof env - 1, "container", val, sizeof val), 0);
         assert_string_equal(val, "lxc");
