@@ -158,6 +158,7 @@ typedef struct StoreAgent {
 typedef struct PollCache {
         int64_t time_ms;
         int64_t participants; /* -1 unknown (failed poll) */
+        bool up;              /* the server's state after this poll */
 } PollCache;
 
 typedef struct BbbState {
@@ -192,6 +193,7 @@ typedef enum StmtId {
         STMT_BBB_POLL,
         STMT_BBB_RECENT,
         STMT_BBB_AT,
+        STMT_BBB_AT_OK,
         STMT_BBB_NUMS,
         STMT_RETAIN_SAMPLES,
         STMT_RETAIN_TRENDS,
@@ -274,11 +276,13 @@ static const char *const stmt_sql[_STMT_MAX] = {
                            " error = ?, meetings = ?, participants = ?, listeners = ?, voice = ?, video = ?,"
                            " moderators = ?, breakouts = ? WHERE num = ?",
         [STMT_BBB_POLL] = "INSERT OR REPLACE INTO bbb_polls (server, time_ms, ok, meetings, participants,"
-                          " listeners, voice, video, moderators, breakouts) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        [STMT_BBB_RECENT] = "SELECT time_ms, ok, participants FROM bbb_polls WHERE server = ?"
+                          " listeners, voice, video, moderators, breakouts, up) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        [STMT_BBB_RECENT] = "SELECT time_ms, ok, participants, up FROM bbb_polls WHERE server = ?"
                             " ORDER BY time_ms DESC LIMIT ?",
-        [STMT_BBB_AT] = "SELECT time_ms, ok, participants FROM bbb_polls WHERE server = ? AND time_ms <= ?"
+        [STMT_BBB_AT] = "SELECT time_ms, ok, participants, up FROM bbb_polls WHERE server = ? AND time_ms <= ?"
                         " ORDER BY time_ms DESC LIMIT 1",
+        [STMT_BBB_AT_OK] = "SELECT time_ms, participants FROM bbb_polls WHERE server = ? AND time_ms <= ?"
+                           " AND time_ms >= ? AND ok ORDER BY time_ms DESC LIMIT 1",
         [STMT_BBB_NUMS] = "SELECT num FROM bbb_servers ORDER BY num",
         [STMT_RETAIN_SAMPLES] = "DELETE FROM samples WHERE agent = ?1 AND time_ms IN (SELECT time_ms FROM samples"
                                 " WHERE agent = ?1 AND time_ms < ?2 ORDER BY time_ms LIMIT ?3)",
@@ -1746,7 +1750,7 @@ void store_set_aggregate_interval(Store *s, unsigned interval_ms)
 
 /* ---- BBB ------------------------------------------------------------------------------------------- */
 
-static void ring_push(BbbState *b, int64_t time_ms, int64_t participants)
+static void ring_push(BbbState *b, int64_t time_ms, int64_t participants, bool up)
 {
         if (b->count > 0 && time_ms <= b->ring[(b->head + b->count - 1) % STORE_BBB_CACHE].time_ms) {
                 /* Out of order or a repeat: the ring would no longer hold every poll after its oldest.
@@ -1758,7 +1762,7 @@ static void ring_push(BbbState *b, int64_t time_ms, int64_t participants)
                 b->head = (b->head + 1) % STORE_BBB_CACHE;
                 b->count--;
         }
-        b->ring[(b->head + b->count) % STORE_BBB_CACHE] = (PollCache){ time_ms, participants };
+        b->ring[(b->head + b->count) % STORE_BBB_CACHE] = (PollCache){ time_ms, participants, up };
         b->count++;
 }
 
@@ -1814,6 +1818,7 @@ static int bbb_get(Store *s, const char *name, bool create, BbbState **ret)
                 b->ring[k] = (PollCache){
                         .time_ms = sqlite3_column_int64(st, 0),
                         .participants = sqlite3_column_int(st, 1) ? column_i64_or_none(st, 2) : -1,
+                        .up = sqlite3_column_int(st, 3),
                 };
                 b->count++;
         }
@@ -1894,6 +1899,7 @@ int store_add_bbb_poll(Store *s, const StoreBbbPoll *p)
                 sqlite3_bind_int(st, 3, p->ok);
                 for (k = 0; k < 7; k++)
                         bind_i64_or_null(st, 4 + k, count_or_none(p->ok, counts[k]));
+                sqlite3_bind_int(st, 11, p->up);
                 r = stmt_exec(st);
         }
         if (r >= 0)
@@ -1904,24 +1910,20 @@ int store_add_bbb_poll(Store *s, const StoreBbbPoll *p)
                 return r;
         }
 
-        ring_push(b, p->time_ms, p->ok ? p->participants : -1);
+        ring_push(b, p->time_ms, p->ok ? p->participants : -1, p->up);
         return 0;
 }
 
-static int users_answer(int64_t poll_time, int64_t participants, int64_t time_ms, int64_t max_age_ms, int64_t *ret)
-{
-        if (time_ms - poll_time > max_age_ms || participants < 0)
-                return 0;
-        if (ret)
-                *ret = participants;
-        return 1;
-}
-
+/* The rule of bbb_poller_users_at(), over the stored series: a count is known at time_ms when the
+ * server was up after the newest poll at or before time_ms, and the newest successful poll at or before
+ * time_ms is at most max_age_ms old. So one failed poll keeps the last count (the server is not yet down)
+ * for live and backfilled samples alike. */
 int store_bbb_users_at(Store *s, const char *server, int64_t time_ms, int64_t max_age_ms, int64_t *ret)
 {
         BbbState *b;
         sqlite3_stmt *st;
         int64_t t = 0, participants = -1;
+        bool up = false;
         int r, rc;
 
         assert(s);
@@ -1934,27 +1936,59 @@ int store_bbb_users_at(Store *s, const char *server, int64_t time_ms, int64_t ma
 
         /* The ring holds every poll since its oldest one: answer from memory when time_ms is in it. */
         if (b->count > 0 && time_ms >= b->ring[b->head].time_ms) {
-                for (unsigned i = b->count; i > 0; i--) {
+                unsigned i = b->count;
+
+                while (b->ring[(b->head + i - 1) % STORE_BBB_CACHE].time_ms > time_ms)
+                        i--; /* stops at the oldest entry at the latest, which is <= time_ms */
+                if (!b->ring[(b->head + i - 1) % STORE_BBB_CACHE].up)
+                        return 0;
+                for (; i > 0; i--) {
                         const PollCache *pc = &b->ring[(b->head + i - 1) % STORE_BBB_CACHE];
-                        if (pc->time_ms <= time_ms)
-                                return users_answer(pc->time_ms, pc->participants, time_ms, max_age_ms, ret);
+
+                        if (time_ms - pc->time_ms > max_age_ms)
+                                return 0;
+                        if (pc->participants >= 0) {
+                                if (ret)
+                                        *ret = pc->participants;
+                                return 1;
+                        }
                 }
+                /* The last success is older than the ring: ask the database below. */
+        } else {
+                st = s->stmt[STMT_BBB_AT];
+                sqlite3_bind_int64(st, 1, b->num);
+                sqlite3_bind_int64(st, 2, time_ms);
+                rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW)
+                        up = sqlite3_column_int(st, 3);
+                sqlite3_reset(st);
+                if (rc == SQLITE_DONE)
+                        return 0;
+                if (rc != SQLITE_ROW)
+                        return store_errno(rc);
+                if (!up)
+                        return 0;
         }
 
-        st = s->stmt[STMT_BBB_AT];
+        st = s->stmt[STMT_BBB_AT_OK];
         sqlite3_bind_int64(st, 1, b->num);
         sqlite3_bind_int64(st, 2, time_ms);
+        sqlite3_bind_int64(st, 3, time_ms - max_age_ms);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
                 t = sqlite3_column_int64(st, 0);
-                participants = sqlite3_column_int(st, 1) ? column_i64_or_none(st, 2) : -1;
+                participants = column_i64_or_none(st, 1);
         }
         sqlite3_reset(st);
         if (rc == SQLITE_DONE)
                 return 0;
         if (rc != SQLITE_ROW)
                 return store_errno(rc);
-        return users_answer(t, participants, time_ms, max_age_ms, ret);
+        if (participants < 0 || time_ms - t > max_age_ms)
+                return 0;
+        if (ret)
+                *ret = participants;
+        return 1;
 }
 
 /* ---- retention ------------------------------------------------------------------------------------- */

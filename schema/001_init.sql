@@ -127,6 +127,7 @@ CREATE TABLE bbb_polls (
         server INTEGER NOT NULL,               -- bbb_servers.num
         time_ms INTEGER NOT NULL,
         ok INTEGER NOT NULL,
+        up INTEGER NOT NULL DEFAULT 1,         -- the server's state after this poll (down after 2 failures)
         meetings INTEGER, participants INTEGER, listeners INTEGER, voice INTEGER, video INTEGER,
         moderators INTEGER, breakouts INTEGER,
         PRIMARY KEY (server, time_ms)

@@ -116,6 +116,8 @@ class Process:
                 self.proc.kill()
                 self.proc.wait()
         self.thread.join(5)
+        if not self.thread.is_alive():
+            self.proc.stdout.close()
         if self in _children:
             _children.remove(self)
         return self.proc.returncode

@@ -714,6 +714,13 @@ static void add_poll(Store *s, const char *server, int64_t time_ms, bool ok, int
         assert_int_equal(store_add_bbb_poll(s, &p), 0);
 }
 
+static void add_poll_up(Store *s, const char *server, int64_t time_ms, bool ok, bool up, int64_t participants)
+{
+        StoreBbbPoll p = { .server = server, .time_ms = time_ms, .ok = ok, .up = up,
+                           .error = ok ? NULL : "timeout", .participants = participants };
+        assert_int_equal(store_add_bbb_poll(s, &p), 0);
+}
+
 static void check_users(Store *s, int64_t t0)
 {
         int64_t u = -7;
@@ -729,7 +736,18 @@ static void check_users(Store *s, int64_t t0)
         assert_int_equal(store_bbb_users_at(s, "bbb1", t0 - 1, 10000, &u), 0);     /* before any */
         assert_int_equal(store_bbb_users_at(s, "nope", t0, 10000, &u), 0);
         assert_int_equal(store_bbb_users_at(s, "bad name", t0, 10000, &u), -EINVAL);
+
+        /* One failed poll leaves the server up: the last count stays known while it is fresh, as
+         * bbb_poller_users_at() answers for live samples; the second failure (down) makes it unknown.
+         * bbb6's moment is older than the polls held in memory, so the database answers. */
+        assert_int_equal(store_bbb_users_at(s, "bbb5", t0 + 6000, 10000, &u), 1);
+        assert_int_equal(u, 7);
+        assert_int_equal(store_bbb_users_at(s, "bbb5", t0 + 11000, 10000, &u), 0);
+        assert_int_equal(store_bbb_users_at(s, "bbb6", t0 + 10 * 5000 + 100, 10000, &u), 1);
+        assert_int_equal(u, 9);
+        assert_int_equal(store_bbb_users_at(s, "bbb6", t0 + 21 * 5000 + 100, 10000, &u), 0);
 }
+
 
 static void test_bbb(void **state)
 {
@@ -742,6 +760,11 @@ static void test_bbb(void **state)
         add_poll(s, "bbb1", t0 + 5000, false, 0);
         add_poll(s, "bbb1", t0 + 10000, true, 12);
         assert_int_equal(store_add_bbb_poll(s, &bad), -EINVAL);
+        add_poll_up(s, "bbb5", t0, true, true, 7);
+        add_poll_up(s, "bbb5", t0 + 5000, false, true, 0);
+        add_poll_up(s, "bbb5", t0 + 10000, false, false, 0);
+        for (int i = 0; i < 100; i++)
+                add_poll_up(s, "bbb6", t0 + i * 5000, !(i == 10 || i == 20 || i == 21), !(i == 21), i);
         check_users(s, t0);
 
         /* Many polls: the oldest fall out of memory and come from the database. */
