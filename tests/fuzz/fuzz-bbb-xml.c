@@ -1,6 +1,6 @@
 /* libFuzzer target: the getMeetings parser must never crash, leak or read out of bounds, whatever the
  * BBB server (or whoever sits in between) sends. The same entry function replays the corpus in the unit
- * suite (tests/unit/test-bbb-xml-corpus.c). */
+ * suite (tests/fuzz/fuzz-replay.c, test bbb-xml-corpus). */
 
 #include "daemon/bbb-xml.h"
 #include "fuzz-bbb-xml.h"

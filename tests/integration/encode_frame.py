@@ -14,20 +14,9 @@ import shutil
 import subprocess
 import sys
 
+from protowire import FRAME_MAX, varint
+
 TEXT_MAX = 1024 * 1024  # a text-format message larger than this is refused
-FRAME_MAX = 1024 * 1024  # as FRAME_MAX_SIZE in proto/frame.h
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def default_proto_dir():

@@ -28,6 +28,9 @@ FIXTURES = os.environ.get("SEATMETER_FIXTURES", "")
 SOURCE_ROOT = os.environ.get("SEATMETER_SOURCE_ROOT", ".")
 BUILD_ROOT = os.environ.get("SEATMETER_BUILD_ROOT", ".")
 
+CGROUP_V1_BASE = "/sys/fs/cgroup"
+CGROUP_V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory")
+
 _children = []
 
 
@@ -194,6 +197,75 @@ class Agent(Process):
             argv += ["--token-file", token_file]
         argv += list(args)
         super().__init__(argv, env=env, cwd=workdir, name=f"agent:{agent_id}")
+
+
+class CgroupsV1:
+    """Cgroups a test makes in the v1 hierarchies (root only), named prefix + rel under each controller and
+    removed by remove(), children first."""
+
+    def __init__(self, prefix=""):
+        self.prefix = prefix
+        self.created = []  # (controller, rel) in creation order
+
+    def path(self, ctrl, rel):
+        return os.path.join(CGROUP_V1_BASE, ctrl, self.prefix + rel)
+
+    def make(self, rel, ctrls=CGROUP_V1_CONTROLLERS):
+        """Creates rel under each of ctrls; a new cpuset gets its parent's cpus and mems (v1 leaves them
+        empty)."""
+        for c in ctrls:
+            os.mkdir(self.path(c, rel))
+            self.created.append((c, rel))
+            if c == "cpuset":
+                parent = os.path.dirname(self.path(c, rel))
+                for f in ("cpuset.cpus", "cpuset.mems"):
+                    with open(os.path.join(parent, f)) as src:
+                        self.write(c, rel, f, src.read().strip())
+
+    def write(self, ctrl, rel, name, value):
+        with open(os.path.join(self.path(ctrl, rel), name), "w") as f:
+            f.write(str(value))
+
+    def read(self, ctrl, rel, name):
+        with open(os.path.join(self.path(ctrl, rel), name)) as f:
+            return f.read()
+
+    def procs(self, rel):
+        """The cgroup.procs files that move a process into rel of every controller."""
+        return [os.path.join(self.path(c, rel), "cgroup.procs") for c in CGROUP_V1_CONTROLLERS]
+
+    def remove(self):
+        """Removes every cgroup made so far; returns the paths that could not be removed."""
+        left = []
+        for c, rel in reversed(self.created):
+            p = self.path(c, rel)
+            for attempt in range(50):  # members may still be exiting: bounded retries
+                try:
+                    os.rmdir(p)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if attempt == 25:  # still busy: what is left in our own cgroup was started here
+                        self._kill_members(p)
+                    time.sleep(0.1)
+            else:
+                left.append(p)
+        self.created = []
+        return left
+
+    @staticmethod
+    def _kill_members(p):
+        try:
+            with open(os.path.join(p, "cgroup.procs")) as f:
+                pids = [int(x) for x in f.read().split()]
+        except OSError:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def tempdir(test):

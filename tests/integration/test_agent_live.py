@@ -12,10 +12,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 
-BASE = "/sys/fs/cgroup"
-CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+BASE = harness.CGROUP_V1_BASE
+CONTROLLERS = harness.CGROUP_V1_CONTROLLERS
 MIB = 1024 * 1024
 TIMEOUT = 30
 
@@ -23,47 +25,6 @@ TIMEOUT = 30
 def skip(reason):
     print(reason)
     sys.exit(77)
-
-
-class Cgroups:
-    def __init__(self):
-        self.prefix = "seatmeter-test-%d" % os.getpid()
-        self.created = []  # (controller, relative path), in creation order
-
-    def path(self, ctrl, rel):
-        return os.path.join(BASE, ctrl, rel)
-
-    def make(self, rel, ctrls=CONTROLLERS):
-        for c in ctrls:
-            os.mkdir(self.path(c, rel))
-            self.created.append((c, rel))
-            if c == "cpuset":
-                parent = os.path.dirname(self.path(c, rel))
-                for f in ("cpuset.cpus", "cpuset.mems"):
-                    with open(os.path.join(parent, f)) as src:
-                        val = src.read().strip()
-                    self.write(c, rel, f, val)
-
-    def write(self, ctrl, rel, name, value):
-        with open(os.path.join(self.path(ctrl, rel), name), "w") as f:
-            f.write(str(value))
-
-    def cleanup(self):
-        errors = []
-        for c, rel in reversed(self.created):
-            p = self.path(c, rel)
-            for _ in range(50):  # tasks may still be exiting: bounded retries
-                try:
-                    os.rmdir(p)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            else:
-                errors.append(p)
-        self.created = []
-        return errors
 
 
 def run_inside(cg, rel, agent_args, burn_s=0.0):
@@ -103,8 +64,8 @@ def main():
         online = f.read().strip()
     ncpu = os.cpu_count() or 1
 
-    cg = Cgroups()
-    pre = cg.prefix
+    cg = harness.CgroupsV1()
+    pre = "seatmeter-test-%d" % os.getpid()
     try:
         try:
             cg.make(pre + "-q05")
@@ -189,7 +150,7 @@ def main():
         print("FAIL: %s" % e)
         return 1
     finally:
-        left = cg.cleanup()
+        left = cg.remove()
         if left:
             print("FAIL: could not remove %s" % ", ".join(left))
             return 1

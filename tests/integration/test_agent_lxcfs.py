@@ -33,8 +33,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-BASE = "/sys/fs/cgroup"
-CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory")
+BASE = harness.CGROUP_V1_BASE
+CONTROLLERS = harness.CGROUP_V1_CONTROLLERS
 MIB = 1 << 20
 FILES = {"meminfo": "proc/meminfo", "cpuinfo": "proc/cpuinfo", "stat": "proc/stat", "uptime": "proc/uptime",
          "loadavg": "proc/loadavg", "swaps": "proc/swaps", "cpu-online": "sys/devices/system/cpu/online"}
@@ -166,68 +166,17 @@ def _cleanup_all():
             print("cleanup: %s" % e, file=sys.stderr)
 
 
-class Cgroups:
+class Cgroups(harness.CgroupsV1):
+    """Undone by _cleanup_all() too; remove() raises when a cgroup stays."""
+
     def __init__(self, prefix):
-        self.prefix = prefix
-        self.created = []  # (controller, rel) in creation order
+        super().__init__(prefix)
         _undo.append(self.remove)
 
-    def path(self, ctrl, rel):
-        return os.path.join(BASE, ctrl, self.prefix + rel)
-
-    def make(self, rel):
-        for c in CONTROLLERS:
-            os.mkdir(self.path(c, rel))
-            self.created.append((c, rel))
-            if c == "cpuset":
-                parent = os.path.dirname(self.path(c, rel))
-                for f in ("cpuset.cpus", "cpuset.mems"):
-                    with open(os.path.join(parent, f)) as src:
-                        self.write(c, rel, f, src.read().strip())
-
-    def write(self, ctrl, rel, name, value):
-        with open(os.path.join(self.path(ctrl, rel), name), "w") as f:
-            f.write(str(value))
-
-    def read(self, ctrl, rel, name):
-        with open(os.path.join(self.path(ctrl, rel), name)) as f:
-            return f.read()
-
-    def procs(self, rel):
-        return [os.path.join(self.path(c, rel), "cgroup.procs") for c in CONTROLLERS]
-
     def remove(self):
-        left = []
-        for c, rel in reversed(self.created):
-            p = self.path(c, rel)
-            for attempt in range(50):  # members may still be exiting: bounded retries
-                try:
-                    os.rmdir(p)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    if attempt == 25:  # still busy: what is left in our own cgroup was started here
-                        self._kill_members(p)
-                    time.sleep(0.1)
-            else:
-                left.append(p)
-        self.created = []
+        left = super().remove()
         if left:
             raise RuntimeError("could not remove cgroups " + ", ".join(left))
-
-    @staticmethod
-    def _kill_members(p):
-        try:
-            with open(os.path.join(p, "cgroup.procs")) as f:
-                pids = [int(x) for x in f.read().split()]
-        except OSError:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def _mounted(path):

@@ -1,159 +1,27 @@
 #!/usr/bin/env python3
 """seatmeter-agent run against a scripted fake daemon (a unix socket served by this test, speaking the
-wire protocol with a small protobuf codec of its own): backlog after a late daemon, resume after
+wire protocol with the hand-made codec of protowire.py): backlog after a late daemon, resume after
 Welcome.last_time_ms, acks, restarts and SIGKILL without loss, sequence numbers across restarts,
 refusals, garbage from the daemon."""
 
 import os
-import re
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
 
-FRAME_MAX = 1024 * 1024
-AGENT = os.environ.get("SEATMETER_AGENT", "seatmeter-agent")
-_children = []
-
-
-class Process:
-    """A child whose output lines are collected by a thread; always reaped (stop() or at exit)."""
-
-    def __init__(self, argv, cwd=None, env=None):
-        self.lines = []
-        self.cond = threading.Condition()
-        e = dict(os.environ)
-        e.update(env or {})
-        self.proc = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, cwd=cwd, env=e, start_new_session=True)
-        _children.append(self)
-        self.thread = threading.Thread(target=self._pump, daemon=True)
-        self.thread.start()
-
-    def _pump(self):
-        for raw in self.proc.stdout:
-            line = raw.decode(errors="replace").rstrip("\n")
-            if os.environ.get("SEATMETER_TEST_VERBOSE"):
-                print("[agent] " + line, file=sys.stderr)
-            with self.cond:
-                self.lines.append(line)
-                self.cond.notify_all()
-
-    def wait_line(self, pattern, timeout=10.0):
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for line in self.lines:
-                    m = rx.search(line)
-                    if m:
-                        return m
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError("no line matching %r in:\n%s" % (pattern, "\n".join(self.lines)))
-                self.cond.wait(min(left, 0.2))
-
-    def output(self):
-        with self.cond:
-            return "\n".join(self.lines)
-
-    def running(self):
-        return self.proc.poll() is None
-
-    def stop(self, sig=signal.SIGTERM, timeout=15.0):
-        """Sends sig and waits (SIGKILL after timeout). Returns the exit code, negative when killed."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.thread.join(5)
-        self.proc.stdout.close()
-        if self in _children:
-            _children.remove(self)
-        return self.proc.returncode
-
-    def kill(self):
-        return self.stop(signal.SIGKILL)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import AGENT, Agent, Process  # noqa: E402
+from protowire import FRAME_MAX, field_bytes, field_varint, frame, parse_fields, read_varint, varint  # noqa: E402
 
 
 def run_agent(sock, workdir, agent_id="t1", interval_ms=20, token_file=None, args=(), env=None):
-    argv = [AGENT, "run", "--connect", "unix:" + sock, "--id", agent_id, "--interval", str(interval_ms),
-            "--spool", os.path.join(workdir, "spool")]
-    os.makedirs(os.path.join(workdir, "spool"), exist_ok=True)
-    if token_file:
-        argv += ["--token-file", token_file]
-    return Process(argv + list(args), cwd=workdir, env=env)
-
-
-# --- a minimal protobuf codec: enough for Frame ---------------------------------------------------
-
-def varint(n):
-    out = bytearray()
-    n &= (1 << 64) - 1
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def read_varint(buf, i):
-    v = shift = 0
-    for _ in range(10):
-        if i >= len(buf):
-            raise ValueError("truncated varint")
-        b = buf[i]
-        i += 1
-        v |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return v, i
-    raise ValueError("varint too long")
-
-
-def parse(buf):
-    """Returns {field: [value, ...]}; length-delimited values as bytes."""
-    out = {}
-    i = 0
-    while i < len(buf):
-        key, i = read_varint(buf, i)
-        field, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = read_varint(buf, i)
-        elif wt == 1:
-            v, i = buf[i:i + 8], i + 8
-        elif wt == 2:
-            n, i = read_varint(buf, i)
-            v, i = buf[i:i + n], i + n
-        elif wt == 5:
-            v, i = buf[i:i + 4], i + 4
-        else:
-            raise ValueError("wire type %d" % wt)
-        out.setdefault(field, []).append(v)
-    return out
-
-
-def field_varint(field, v):
-    return varint(field << 3) + varint(v)
-
-
-def field_bytes(field, b):
-    return varint(field << 3 | 2) + varint(len(b)) + b
-
-
-def frame(field, body):
-    f = field_bytes(field, body)
-    return varint(len(f)) + f
+    return Agent("unix:" + sock, agent_id, workdir, interval_ms=interval_ms, token_file=token_file, args=args,
+                 env=env, spool=os.path.join(workdir, "spool"))
 
 
 def welcome(accepted=True, reason=None, last_time_ms=0, last_seq=None):
@@ -171,7 +39,7 @@ def ack(up_to_time_ms, up_to_seq):
 
 
 def sample_of(raw):
-    m = parse(raw)
+    m = parse_fields(raw)
     return {"seq": m[1][0], "time_ms": m[2][0], "has_limits": 3 in m, "has_cpu": 10 in m}
 
 
@@ -241,7 +109,7 @@ class FakeDaemon:
                 if len(buf) < i + n:
                     break
                 body, buf = buf[i:i + n], buf[i + n:]
-                f = parse(body)
+                f = parse_fields(body)
                 reply = self._handle(rec, f)
                 if reply:
                     conn.sendall(reply)
@@ -255,7 +123,7 @@ class FakeDaemon:
         with self.lock:
             try:
                 if 1 in f:
-                    h = parse(f[1][0])
+                    h = parse_fields(f[1][0])
                     rec["hello"] = {
                         "protocol_version": h.get(1, [None])[0],
                         "agent_id": h.get(2, [b""])[0].decode(),
@@ -275,7 +143,7 @@ class FakeDaemon:
                     new = [sample_of(f[2][0])]
                 elif 3 in f:
                     rec["kinds"].append("batch")
-                    new = [sample_of(s) for s in parse(f[3][0]).get(1, [])]
+                    new = [sample_of(s) for s in parse_fields(f[3][0]).get(1, [])]
                 else:
                     rec["kinds"].append("other")
                     return None
@@ -509,8 +377,7 @@ def main():
     try:
         prog = unittest.main(exit=False, verbosity=2)
     finally:
-        for p in list(_children):
-            p.kill()
+        harness.reap_all()
     r = prog.result
     return 1 if (r.failures or r.errors or not r.testsRun) else 0
 

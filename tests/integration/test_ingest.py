@@ -14,7 +14,6 @@ import hashlib
 import math
 import os
 import socket
-import struct
 import sys
 import time
 import unittest
@@ -22,44 +21,10 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import Daemon, tempdir  # noqa: E402
+from protowire import (FRAME_MAX, field_bytes, field_double, field_varint, frame, parse_fields,  # noqa: E402
+                       read_varint, varint)
 
-FRAME_MAX = 1024 * 1024
 MSG_NAMES = {1: "hello", 2: "sample", 3: "batch", 4: "welcome", 5: "ack"}
-
-
-# --- a minimal protobuf encoder/decoder (wire types 0, 1, 2) ---
-
-def varint(n):
-    if n < 0:
-        n += 1 << 64  # int64 negatives take ten bytes
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field_varint(no, v):
-    return varint(no << 3) + varint(int(v))
-
-
-def field_bytes(no, b):
-    if isinstance(b, str):
-        b = b.encode()
-    return varint(no << 3 | 2) + varint(len(b)) + b
-
-
-def field_double(no, d):
-    return varint(no << 3 | 1) + struct.pack("<d", d)
-
-
-def frame(msg_field, body):
-    env = field_bytes(msg_field, body)
-    return varint(len(env)) + env
 
 
 def hello(agent_id, token=None, machine_id="test-machine", version=1, clock_ms=None, hostname="testhost"):
@@ -97,44 +62,6 @@ def sample(seq, time_ms, **kw):
 def batch(samples):
     """samples: list of (seq, time_ms)."""
     return frame(3, b"".join(field_bytes(1, sample_body(s, t)) for s, t in samples))
-
-
-def parse_fields(buf):
-    """Decodes one message into {field: [values]} (ints for varints and fixed64, bytes otherwise)."""
-    out = {}
-    i = 0
-    while i < len(buf):
-        key, i = read_varint(buf, i)
-        no, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = read_varint(buf, i)
-        elif wt == 1:
-            v = struct.unpack_from("<q", buf, i)[0]
-            i += 8
-        elif wt == 2:
-            n, i = read_varint(buf, i)
-            v = bytes(buf[i:i + n])
-            i += n
-        elif wt == 5:
-            v = struct.unpack_from("<i", buf, i)[0]
-            i += 4
-        else:
-            raise ValueError(f"wire type {wt}")
-        out.setdefault(no, []).append(v)
-    return out
-
-
-def read_varint(buf, i):
-    shift = n = 0
-    while True:
-        if i >= len(buf):
-            raise IndexError("truncated varint")
-        b = buf[i]
-        i += 1
-        n |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return n, i
-        shift += 7
 
 
 def signed(v):
@@ -196,7 +123,7 @@ class WireClient:
             if self.buf:
                 try:
                     n, i = read_varint(self.buf, 0)
-                except IndexError:
+                except ValueError:
                     n, i = None, 0
                 if n is not None and len(self.buf) >= i + n:
                     env = parse_fields(self.buf[i:i + n])
