@@ -116,25 +116,43 @@ int write_file_atomic(const char *path, const void *data, size_t size)
         return 0;
 }
 
+#define NUMBER_BLANKS " \t\n"
+
+/* Where the number in s starts (after leading blanks); NULL when s is NULL or blank. */
+static const char *number_start(const char *s)
+{
+        if (!s)
+                return NULL;
+        s += strspn(s, NUMBER_BLANKS);
+        return *s ? s : NULL;
+}
+
+/* The end check shared by the safe_ato*() parsers, given the errno of their strto*() call: digits
+ * were read from start to end and only blanks follow. Returns 0, -ERANGE or -EINVAL. */
+static int number_end_check(int error, const char *start, const char *end)
+{
+        if (error == ERANGE)
+                return -ERANGE;
+        if (end == start)
+                return -EINVAL;
+        end += strspn(end, NUMBER_BLANKS);
+        return *end ? -EINVAL : 0;
+}
+
 int safe_atou64(const char *s, uint64_t *ret)
 {
         char *end;
         unsigned long long v;
+        int r;
 
-        if (!s)
-                return -EINVAL;
-        s += strspn(s, " \t\n");
-        if (*s == '-' || *s == 0)
+        s = number_start(s);
+        if (!s || *s == '-')
                 return -EINVAL;
         errno = 0;
         v = strtoull(s, &end, 10);
-        if (errno == ERANGE)
-                return -ERANGE;
-        if (end == s)
-                return -EINVAL;
-        end += strspn(end, " \t\n");
-        if (*end)
-                return -EINVAL;
+        r = number_end_check(errno, s, end);
+        if (r < 0)
+                return r;
         *ret = v;
         return 0;
 }
@@ -143,21 +161,16 @@ int safe_atoi64(const char *s, int64_t *ret)
 {
         char *end;
         long long v;
+        int r;
 
+        s = number_start(s);
         if (!s)
-                return -EINVAL;
-        s += strspn(s, " \t\n");
-        if (*s == 0)
                 return -EINVAL;
         errno = 0;
         v = strtoll(s, &end, 10);
-        if (errno == ERANGE)
-                return -ERANGE;
-        if (end == s)
-                return -EINVAL;
-        end += strspn(end, " \t\n");
-        if (*end)
-                return -EINVAL;
+        r = number_end_check(errno, s, end);
+        if (r < 0)
+                return r;
         *ret = v;
         return 0;
 }
@@ -178,20 +191,17 @@ int safe_atod(const char *s, double *ret)
 {
         char *end;
         double v;
+        int r;
 
+        s = number_start(s);
         if (!s)
-                return -EINVAL;
-        s += strspn(s, " \t\n");
-        if (*s == 0)
                 return -EINVAL;
         errno = 0;
         v = strtod(s, &end);
-        if (errno == ERANGE)
-                return -ERANGE;
-        if (end == s)
-                return -EINVAL;
-        end += strspn(end, " \t\n");
-        if (*end || !isfinite(v))
+        r = number_end_check(errno, s, end);
+        if (r < 0)
+                return r;
+        if (!isfinite(v))
                 return -EINVAL;
         *ret = v;
         return 0;

@@ -155,6 +155,18 @@ static int json_set(json_t *o, const char *key, json_t *v)
         return json_object_set_new_nocheck(o, key, v) < 0 ? -ENOMEM : 0;
 }
 
+/* Sets the n columns in o under their API names, from sample s (all null without one). */
+static int json_set_columns(json_t *o, const QueryColumn *columns, size_t n, const QuerySample *s)
+{
+        for (size_t i = 0; i < n; i++) {
+                QueryColumn c = columns[i];
+
+                if (json_set(o, query_column_to_string(c), s ? json_column(c, s->v[c]) : json_null()) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 /* ---- a fast JSON writer for series rows ----
  * A series answer is thousands of small rows of numbers: building it through jansson objects and
  * printf's exact float formatting was most of the cost of a cached 24-hour series. Keys here are fixed
@@ -407,7 +419,8 @@ static int db_error(ApiResponse *ret, int r)
         return api_error(ret, 503, "database unavailable (%s)", strerror(-r));
 }
 
-static int route_agents(Query *q, const ApiRequest *req, ApiResponse *ret)
+/* A GET without arguments answered with a JSON array: what append adds for each agent. */
+static int route_agent_array(Query *q, const ApiRequest *req, QueryAgentCb append, ApiResponse *ret)
 {
         static const char *const allowed[] = {NULL};
         _cleanup_json_ json_t *a = NULL;
@@ -418,7 +431,7 @@ static int route_agents(Query *q, const ApiRequest *req, ApiResponse *ret)
         a = json_array();
         if (!a)
                 return -ENOMEM;
-        r = query_agents(q, agents_append, a);
+        r = query_agents(q, append, a);
         if (r < 0)
                 return db_error(ret, r);
         return response_json(ret, 200, TAKE_PTR(a));
@@ -478,14 +491,9 @@ static int route_latest(Query *q, const ApiRequest *req, const char *id, ApiResp
         if (!o)
                 return -ENOMEM;
         if (json_set(o, "agent", json_string(a.id)) < 0 ||
-            json_set(o, "time_ms", r > 0 ? json_integer(s.time_ms) : json_null()) < 0)
+            json_set(o, "time_ms", r > 0 ? json_integer(s.time_ms) : json_null()) < 0 ||
+            json_set_columns(o, latest_columns, ELEMENTSOF(latest_columns), r > 0 ? &s : NULL) < 0)
                 return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(latest_columns); i++) {
-                QueryColumn c = latest_columns[i];
-
-                if (json_set(o, query_column_to_string(c), r > 0 ? json_column(c, s.v[c]) : json_null()) < 0)
-                        return -ENOMEM;
-        }
         return response_json(ret, 200, TAKE_PTR(o));
 }
 
@@ -1428,23 +1436,6 @@ static int zabbix_discovery_append(const QueryAgent *a, const QuerySample *lates
         return json_array_append_new(userdata, o) < 0 ? -ENOMEM : 0;
 }
 
-static int route_zabbix_discovery(Query *q, const ApiRequest *req, ApiResponse *ret)
-{
-        static const char *const allowed[] = {NULL};
-        _cleanup_json_ json_t *a = NULL;
-        int r;
-
-        if (args_check(req, allowed, NULL, ret) < 0)
-                return 0;
-        a = json_array();
-        if (!a)
-                return -ENOMEM;
-        r = query_agents(q, zabbix_discovery_append, a);
-        if (r < 0)
-                return db_error(ret, r);
-        return response_json(ret, 200, TAKE_PTR(a));
-}
-
 static int route_zabbix_agent(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
         static const char *const allowed[] = {NULL};
@@ -1489,16 +1480,10 @@ static int route_zabbix_agent(Query *q, const ApiRequest *req, const char *id, A
             json_set(o, "cpu_usage_seconds",
                      json_number_or_null(has ? s.v[QUERY_CPU_USAGE_USEC] / 1e6 : NAN)) < 0 ||
             json_set(o, "cpu_throttled_seconds",
-                     json_number_or_null(has ? s.v[QUERY_CPU_THROTTLED_USEC] / 1e6 : NAN)) < 0)
+                     json_number_or_null(has ? s.v[QUERY_CPU_THROTTLED_USEC] / 1e6 : NAN)) < 0 ||
+            json_set_columns(o, gauges, ELEMENTSOF(gauges), has ? &s : NULL) < 0 ||
+            json_set_columns(o, counters, ELEMENTSOF(counters), has ? &s : NULL) < 0)
                 return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(gauges); i++)
-                if (json_set(o, query_column_to_string(gauges[i]),
-                             has ? json_column(gauges[i], s.v[gauges[i]]) : json_null()) < 0)
-                        return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(counters); i++)
-                if (json_set(o, query_column_to_string(counters[i]),
-                             has ? json_column(counters[i], s.v[counters[i]]) : json_null()) < 0)
-                        return -ENOMEM;
         return response_json(ret, 200, TAKE_PTR(o));
 }
 
@@ -1553,13 +1538,13 @@ static int dispatch(Query *q, const ApiRequest *req, ApiResponse *ret)
         p += strlen(routes_prefix);
 
         if (streq(p, "agents"))
-                return route_agents(q, req, ret);
+                return route_agent_array(q, req, agents_append, ret);
         if (streq(p, "curves"))
                 return route_curves(q, req, ret);
         if (streq(p, "bbb"))
                 return route_bbb(q, req, ret);
         if (streq(p, "zabbix/discovery"))
-                return route_zabbix_discovery(q, req, ret);
+                return route_agent_array(q, req, zabbix_discovery_append, ret);
 
         if (strneq(p, "agents/", 7))
                 rest = p + 7;
