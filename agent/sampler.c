@@ -770,6 +770,24 @@ static void set_working_set(AgentSample *a, bool has_inactive, uint64_t inactive
         a->memory_working_set_bytes = a->memory_usage_bytes > inactive ? a->memory_usage_bytes - inactive : 0;
 }
 
+/* What memory.stat gives alike in v1 and v2, once the usage is read: the working set (usage less
+ * inactive file pages), the page cache and the anonymous memory. */
+static void read_memory_split(const Sampler *s, AgentSample *a)
+{
+        uint64_t v;
+
+        if (sampler_memory_stat(s, "inactive_file", &v))
+                set_working_set(a, true, v);
+        if (sampler_memory_stat(s, "file", &v)) {
+                a->has_memory_cache = true;
+                a->memory_cache_bytes = v;
+        }
+        if (sampler_memory_stat(s, "anon", &v)) {
+                a->has_memory_anon = true;
+                a->memory_anon_bytes = v;
+        }
+}
+
 static void read_v1(Sampler *s, AgentSample *a)
 {
         CgroupLayout *l = &s->layout;
@@ -799,16 +817,7 @@ static void read_v1(Sampler *s, AgentSample *a)
                         a->has_memory_usage = true;
                         a->memory_usage_bytes = v;
                 }
-                if (sampler_memory_stat(s, "inactive_file", &v))
-                        set_working_set(a, true, v);
-                if (sampler_memory_stat(s, "file", &v)) {
-                        a->has_memory_cache = true;
-                        a->memory_cache_bytes = v;
-                }
-                if (sampler_memory_stat(s, "anon", &v)) {
-                        a->has_memory_anon = true;
-                        a->memory_anon_bytes = v;
-                }
+                read_memory_split(s, a);
                 if (sampler_memory_stat(s, "swap", &v)) {
                         a->has_memory_swap = true;
                         a->memory_swap_bytes = v;
@@ -865,16 +874,7 @@ static void read_v2(Sampler *s, AgentSample *a)
                 a->has_memory_usage = true;
                 a->memory_usage_bytes = v;
         }
-        if (sampler_memory_stat(s, "inactive_file", &v))
-                set_working_set(a, true, v);
-        if (sampler_memory_stat(s, "file", &v)) {
-                a->has_memory_cache = true;
-                a->memory_cache_bytes = v;
-        }
-        if (sampler_memory_stat(s, "anon", &v)) {
-                a->has_memory_anon = true;
-                a->memory_anon_bytes = v;
-        }
+        read_memory_split(s, a);
         if (read_u64(s, &s->files[F_V2_SWAP_CURRENT], &v)) {
                 a->has_memory_swap = true;
                 a->memory_swap_bytes = v;
