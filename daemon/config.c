@@ -62,7 +62,6 @@ static const ConfigKey config_keys[] = {
         {SECTION_DAEMON, "http_token_file", TYPE_PATH, D(http_token_file), "", 0, 0, false},
         {SECTION_DAEMON, "tls_cert", TYPE_PATH, D(tls_cert), "", 0, 0, false},
         {SECTION_DAEMON, "tls_key", TYPE_PATH, D(tls_key), "", 0, 0, false},
-        {SECTION_DAEMON, "web_dir", TYPE_PATH, D(web_dir), WEBDIR, 0, 0, false},
         {SECTION_DAEMON, "http_threads", TYPE_UINT, D(http_threads), "2", 1, 64, false},
         {SECTION_DAEMON, "http_max_connections", TYPE_UINT, D(http_max_connections), "512", 1, 65536, false},
         {SECTION_DAEMON, "http_timeout_s", TYPE_UINT, D(http_timeout_s), "15", 1, 3600, false},

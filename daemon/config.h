@@ -44,7 +44,6 @@ typedef struct Config {
         char http_token_file[CONFIG_PATH_MAX]; /* optional bearer token for the HTTP API */
         char *http_token;
         char tls_cert[CONFIG_PATH_MAX], tls_key[CONFIG_PATH_MAX]; /* HTTPS when both are set */
-        char web_dir[CONFIG_PATH_MAX];       /* dashboard assets */
         unsigned http_threads;               /* default 2 */
         unsigned http_max_connections;       /* default 512 */
         unsigned http_timeout_s;             /* idle connection timeout, default 15 */

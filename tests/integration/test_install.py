@@ -63,7 +63,6 @@ class Layout:
         self.mandir = p["mandir"]
         self.docdir = os.path.join(p["datadir"], "doc", "seatmeter")
         self.example = os.path.join(self.docdir, "seatmeterd.conf.example")
-        self.webdir = os.path.join(p["datadir"], "seatmeter", "web")
 
     def d(self, path):
         """path inside the DESTDIR image."""
@@ -277,7 +276,7 @@ class PrefixTest(unittest.TestCase):
         with open(lay.d(os.path.join(lay.unitdir, "seatmeter-agent.service"))) as f:
             self.assertIn(f"ExecStart={self.PREFIX}/bin/seatmeter-agent run", f.read())
         with open(lay.d(lay.example)) as f:
-            self.assertIn(f";web_dir = {self.PREFIX}/share/seatmeter/web", f.read())
+            self.assertIn("[daemon]", f.read())
         r = run([lay.d(lay.agent), "--version"], timeout=30)
         self.assertEqual(r.returncode, 0, f"installed agent does not run: {r.stderr}")
 
