@@ -247,3 +247,30 @@ bool memeq_consttime(const void *a, const void *b, size_t size)
                 d |= x[i] ^ y[i];
         return d == 0;
 }
+
+int greedy_realloc(void **p, size_t *allocated, size_t need, size_t size)
+{
+        size_t n;
+        void *q;
+
+        assert(p);
+        assert(allocated);
+        assert(size > 0);
+
+        if (need <= *allocated)
+                return 0;
+        if (need > SIZE_MAX / size)
+                return -ENOMEM;
+
+        n = need;
+        if (*allocated <= SIZE_MAX / size / 2)
+                n = MAX(n, *allocated * 2);
+        n = MAX(n, 64 / size); /* a few small elements at once, not one at a time */
+
+        q = realloc(*p, n * size);
+        if (!q)
+                return -ENOMEM;
+        *p = q;
+        *allocated = n;
+        return 0;
+}

@@ -44,3 +44,21 @@ void hexencode(const uint8_t *data, size_t size, char *ret);
 
 /* Constant-time comparison of two buffers of equal length. */
 bool memeq_consttime(const void *a, const void *b, size_t size);
+
+/* Makes room for at least need elements of size bytes in the array *p, which holds *allocated
+ * elements. Grows to twice the current allocation, or to need if that is more, and to at least as
+ * many elements as fit in 64 bytes, so appending one element at a time costs amortised O(1). On
+ * success updates *p and *allocated and returns 0; on failure (-ENOMEM, also when the size would
+ * overflow) leaves both unchanged. */
+int greedy_realloc(void **p, size_t *allocated, size_t need, size_t size);
+
+/* greedy_realloc() for a typed array: GREEDY_REALLOC(s->items, s->alloc_items, s->n_items + 1). The
+ * element size comes from the array, and array is written only on success. */
+#define GREEDY_REALLOC(array, allocated, need) __extension__ \
+        ({                                                                                                   \
+                void *_a_ = (array);                                                                         \
+                int _r_ = greedy_realloc(&_a_, &(allocated), (need), sizeof((array)[0]));                    \
+                if (_r_ >= 0)                                                                                \
+                        (array) = _a_;                                                                       \
+                _r_;                                                                                         \
+        })

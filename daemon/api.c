@@ -1072,15 +1072,9 @@ static int curve_collect_row(const QueryCurveRow *row, void *userdata)
 
         if (c->n >= API_CURVE_LEVELS_MAX)
                 return -E2BIG;
-        if (c->n == c->allocated) {
-                size_t k = MAX(c->allocated * 2, (size_t)64);
-                CurveAgg *p = reallocarray(c->aggs, k, sizeof(*p));
-
-                if (!p)
-                        return -ENOMEM;
-                c->aggs = p;
-                c->allocated = k;
-        }
+        r = GREEDY_REALLOC(c->aggs, c->allocated, c->n + 1);
+        if (r < 0)
+                return r;
         r = curve_agg_from_row(row->users, row->n, row->sum, row->sumsq, row->max, row->hist, row->hist_size,
                                &agg);
         /* A damaged histogram costs the p95 of this level, not the whole answer. */

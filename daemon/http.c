@@ -88,16 +88,9 @@ static Query *http_thread_query(Http *h)
         }
 
         pthread_mutex_lock(&h->lock);
-        if (h->n_queries == h->allocated_queries) {
-                size_t k = MAX(h->allocated_queries * 2, (size_t)8);
-                Query **p = reallocarray(h->queries, k, sizeof(*p));
-
-                if (!p) {
-                        pthread_mutex_unlock(&h->lock);
-                        return NULL;
-                }
-                h->queries = p;
-                h->allocated_queries = k;
+        if (GREEDY_REALLOC(h->queries, h->allocated_queries, h->n_queries + 1) < 0) {
+                pthread_mutex_unlock(&h->lock);
+                return NULL;
         }
         h->queries[h->n_queries++] = q;
         pthread_mutex_unlock(&h->lock);

@@ -188,14 +188,9 @@ static int conn_send(Conn *c, const Seatmeter__Frame *f)
                 c->out_end -= c->out_start;
                 c->out_start = 0;
         }
-        if (c->out_end + need > c->out_alloc) {
-                size_t a = MAX(c->out_alloc * 2, MAX(c->out_end + need, (size_t)256));
-                uint8_t *p = realloc(c->out, a);
-                if (!p)
-                        return -ENOMEM;
-                c->out = p;
-                c->out_alloc = a;
-        }
+        r = GREEDY_REALLOC(c->out, c->out_alloc, MAX(c->out_end + need, (size_t)256));
+        if (r < 0)
+                return r;
         r = frame_encode_into(f, c->out + c->out_end, c->out_alloc - c->out_end, &written);
         if (r < 0)
                 return r;

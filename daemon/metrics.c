@@ -7,6 +7,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "stats.h"
+#include "util.h"
 
 #define PREFIX "seatmeter_"
 
@@ -82,22 +83,6 @@ static void write_sample1(FILE *f, const char *name, const char *label, const ch
 
 /* ---- collection ---- */
 
-static int grow(void **p, size_t *allocated, size_t n, size_t size)
-{
-        size_t k;
-        void *q;
-
-        if (n < *allocated)
-                return 0;
-        k = MAX(*allocated * 2, (size_t)16);
-        q = reallocarray(*p, k, size);
-        if (!q)
-                return -ENOMEM;
-        *p = q;
-        *allocated = k;
-        return 0;
-}
-
 static int collect_agent(const QueryAgent *a, const QuerySample *latest, void *userdata)
 {
         MetricsData *d = userdata;
@@ -107,7 +92,7 @@ static int collect_agent(const QueryAgent *a, const QuerySample *latest, void *u
                 d->agents_cut = true;
                 return 0;
         }
-        r = grow((void **)&d->agents, &d->allocated_agents, d->n_agents, sizeof(MetricsAgent));
+        r = GREEDY_REALLOC(d->agents, d->allocated_agents, d->n_agents + 1);
         if (r < 0)
                 return r;
         d->agents[d->n_agents] = (MetricsAgent){.a = *a, .has_sample = latest != NULL};
@@ -124,7 +109,7 @@ static int collect_netdev(const QueryNetdev *nd, void *userdata)
 
         if (d->n_netdev >= METRICS_NETDEV_MAX)
                 return 0;
-        r = grow((void **)&d->netdev, &d->allocated_netdev, d->n_netdev, sizeof(QueryNetdev));
+        r = GREEDY_REALLOC(d->netdev, d->allocated_netdev, d->n_netdev + 1);
         if (r < 0)
                 return r;
         d->netdev[d->n_netdev++] = *nd;
@@ -138,7 +123,7 @@ static int collect_bbb(const QueryBbb *b, void *userdata)
 
         if (d->n_bbb >= METRICS_AGENTS_MAX)
                 return 0;
-        r = grow((void **)&d->bbb, &d->allocated_bbb, d->n_bbb, sizeof(QueryBbb));
+        r = GREEDY_REALLOC(d->bbb, d->allocated_bbb, d->n_bbb + 1);
         if (r < 0)
                 return r;
         d->bbb[d->n_bbb++] = *b;

@@ -903,14 +903,9 @@ static int agent_get(Store *s, const char *id, StoreAgent **ret)
         if (r < 0)
                 return r;
 
-        if (s->n_agents == s->alloc_agents) {
-                size_t n = MAX(s->alloc_agents * 2, (size_t)16);
-                StoreAgent **p = realloc(s->agents, n * sizeof(*p));
-                if (!p)
-                        return -ENOMEM;
-                s->agents = p;
-                s->alloc_agents = n;
-        }
+        r = GREEDY_REALLOC(s->agents, s->alloc_agents, s->n_agents + 1);
+        if (r < 0)
+                return r;
         s->agents[s->n_agents++] = a;
         if (s->n_agents * 2 > s->n_slots) {
                 r = agents_rehash(s, MAX(s->n_slots * 2, (size_t)64));
@@ -930,16 +925,13 @@ static int agent_get(Store *s, const char *id, StoreAgent **ret)
 
 static int agent_mark_dirty(Store *s, StoreAgent *a)
 {
+        int r;
+
         if (a->dirty)
                 return 0;
-        if (s->n_dirty == s->alloc_dirty) {
-                size_t n = MAX(s->alloc_dirty * 2, (size_t)16);
-                StoreAgent **p = realloc(s->dirty, n * sizeof(*p));
-                if (!p)
-                        return -ENOMEM;
-                s->dirty = p;
-                s->alloc_dirty = n;
-        }
+        r = GREEDY_REALLOC(s->dirty, s->alloc_dirty, s->n_dirty + 1);
+        if (r < 0)
+                return r;
         s->dirty[s->n_dirty++] = a;
         a->dirty = true;
         return 0;
@@ -1145,6 +1137,7 @@ static int agent_add_trend(StoreAgent *a, const Row *row)
 {
         int64_t hour = row->time_ms - row->time_ms % MS_PER_HOUR;
         TrendDelta *t = NULL;
+        int r;
 
         /* Newest first: nearly every sample lands in the hour of the previous one. */
         for (size_t i = a->n_trends; i > 0; i--)
@@ -1153,14 +1146,9 @@ static int agent_add_trend(StoreAgent *a, const Row *row)
                         break;
                 }
         if (!t) {
-                if (a->n_trends == a->alloc_trends) {
-                        size_t n = MAX(a->alloc_trends * 2, (size_t)2);
-                        TrendDelta *p = realloc(a->trends, n * sizeof(*p));
-                        if (!p)
-                                return -ENOMEM;
-                        a->trends = p;
-                        a->alloc_trends = n;
-                }
+                r = GREEDY_REALLOC(a->trends, a->alloc_trends, a->n_trends + 1);
+                if (r < 0)
+                        return r;
                 t = &a->trends[a->n_trends++];
                 *t = (TrendDelta){ .hour_ms = hour };
         }
@@ -1214,14 +1202,9 @@ static int agent_add_curves(StoreAgent *a, const Row *row)
                         break;
                 }
         if (!c) {
-                if (a->n_curves == a->alloc_curves) {
-                        size_t n = MAX(a->alloc_curves * 2, (size_t)2);
-                        CurveDelta *p = realloc(a->curves, n * sizeof(*p));
-                        if (!p)
-                                return -ENOMEM;
-                        a->curves = p;
-                        a->alloc_curves = n;
-                }
+                r = GREEDY_REALLOC(a->curves, a->alloc_curves, a->n_curves + 1);
+                if (r < 0)
+                        return r;
                 c = &a->curves[a->n_curves++];
                 *c = (CurveDelta){ .users = row->users };
         }
@@ -2001,15 +1984,9 @@ static int list_nums(sqlite3_stmt *st, int64_t **ret, size_t *ret_n)
         int rc;
 
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n == alloc) {
-                        size_t k = MAX(alloc * 2, (size_t)16);
-                        int64_t *p = realloc(nums, k * sizeof(*p));
-                        if (!p) {
-                                sqlite3_reset(st);
-                                return -ENOMEM;
-                        }
-                        nums = p;
-                        alloc = k;
+                if (GREEDY_REALLOC(nums, alloc, n + 1) < 0) {
+                        sqlite3_reset(st);
+                        return -ENOMEM;
                 }
                 nums[n++] = sqlite3_column_int64(st, 0);
         }
