@@ -528,7 +528,6 @@ int cgparse_blkio_v1(const char *buf, uint64_t *ret_read, uint64_t *ret_write)
         Span line;
         uint64_t rd = 0, wr = 0;
         unsigned lines = 0;
-        bool any = false;
 
         while (next_line(&cur, &line)) {
                 Span sp = line, dev, op, val;
@@ -538,10 +537,8 @@ int cgparse_blkio_v1(const char *buf, uint64_t *ret_read, uint64_t *ret_write)
                         return -E2BIG;
                 if (!next_word(&sp, &dev))
                         continue;
-                if (span_eq(dev, "Total")) {
-                        any = true;
+                if (span_eq(dev, "Total"))
                         continue;
-                }
                 if (!is_devnum(dev) || !next_word(&sp, &op) || !next_word(&sp, &val))
                         return -EINVAL;
                 if (span_u64(val, &v) < 0)
@@ -553,10 +550,8 @@ int cgparse_blkio_v1(const char *buf, uint64_t *ret_read, uint64_t *ret_write)
                         if (!add_ok(&wr, v))
                                 return -ERANGE;
                 }
-                any = true;
         }
         /* An empty file is valid: no I/O yet. "Total 0" alone too. */
-        (void)any;
         *ret_read = rd;
         *ret_write = wr;
         return 0;
