@@ -45,6 +45,16 @@ void hexencode(const uint8_t *data, size_t size, char *ret);
 /* Constant-time comparison of two buffers of equal length. */
 bool memeq_consttime(const void *a, const void *b, size_t size);
 
+/* FNV-1a of a NUL-terminated string: for hash tables keyed by ids the daemon itself validated. */
+static inline uint32_t string_hash(const char *s)
+{
+        uint32_t h = 2166136261u;
+
+        for (; *s; s++)
+                h = (h ^ (uint8_t)*s) * 16777619u;
+        return h;
+}
+
 /* Makes room for at least need elements of size bytes in the array *p, which holds *allocated
  * elements. Grows to twice the current allocation, or to need if that is more, and to at least as
  * many elements as fit in 64 bytes, so appending one element at a time costs amortised O(1). On

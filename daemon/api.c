@@ -474,25 +474,41 @@ static const QueryColumn latest_columns[] = {
         QUERY_SWAP_BYTES,
 };
 
+/* From live when it has the agent (no database read at all: dashboards poll this route hardest), else
+ * from the database, and then live learns the agent. */
 static int route_latest(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
         static const char *const allowed[] = {NULL};
         _cleanup_json_ json_t *o = NULL;
-        QueryAgent a;
         QuerySample s;
-        int r;
+        bool has = false;
+        int r = 0;
 
-        if (args_check(req, allowed, NULL, ret) < 0 || find_agent(q, id, &a, ret) < 0)
+        if (args_check(req, allowed, NULL, ret) < 0)
                 return 0;
-        r = query_latest(q, a.num, &s);
-        if (r < 0)
-                return db_error(ret, r);
+        if (req->live && api_name_is_valid(id)) {
+                int64_t num;
+
+                r = live_get(req->live, id, &num, &s, &has);
+        }
+        if (r == 0) {
+                QueryAgent a;
+
+                if (find_agent(q, id, &a, ret) < 0)
+                        return 0;
+                r = query_latest(q, a.num, &s);
+                if (r < 0)
+                        return db_error(ret, r);
+                has = r > 0;
+                if (req->live)
+                        (void)live_offer(req->live, id, a.num, has ? &s : NULL);
+        }
         o = json_object();
         if (!o)
                 return -ENOMEM;
-        if (json_set(o, "agent", json_string(a.id)) < 0 ||
-            json_set(o, "time_ms", r > 0 ? json_integer(s.time_ms) : json_null()) < 0 ||
-            json_set_columns(o, latest_columns, ELEMENTSOF(latest_columns), r > 0 ? &s : NULL) < 0)
+        if (json_set(o, "agent", json_string(id)) < 0 ||
+            json_set(o, "time_ms", has ? json_integer(s.time_ms) : json_null()) < 0 ||
+            json_set_columns(o, latest_columns, ELEMENTSOF(latest_columns), has ? &s : NULL) < 0)
                 return -ENOMEM;
         return response_json(ret, 200, TAKE_PTR(o));
 }

@@ -3,6 +3,7 @@
  * response (status, content type, body) out. No sockets here: daemon/http.c does the transport,
  * authentication and static files, so every route is testable with a database and a struct. */
 
+#include "live.h"
 #include "macro.h"
 #include "query.h"
 #include "series-cache.h"
@@ -32,6 +33,7 @@ typedef struct ApiRequest {
         size_t n_args;
         int64_t now_ms;     /* the default end of time ranges */
         SeriesCache *cache; /* finished series buckets shared between requests, or NULL */
+        Live *live;         /* the newest committed sample of each agent, or NULL: read the database */
 } ApiRequest;
 
 typedef struct ApiResponse {

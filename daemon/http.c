@@ -56,6 +56,7 @@ struct Http {
         size_t n_queries, allocated_queries;
 
         SeriesCache *series_cache;
+        Live *live; /* not owned */
 
         HttpAsset *assets;
         size_t n_assets;
@@ -372,6 +373,7 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
                 .n_args = args.n,
                 .now_ms = now_ms(),
                 .cache = h->series_cache,
+                .live = h->live,
         };
         r = api_handle(q, &req, &resp);
         if (r < 0) {
@@ -478,7 +480,7 @@ static int read_tls_file(const char *path, const char *what, char **ret)
         return 0;
 }
 
-int http_new(const Config *c, const char *db_path, int listen_fd, Http **ret)
+int http_new(const Config *c, const char *db_path, Live *live, int listen_fd, Http **ret)
 {
         _cleanup_(http_freep) Http *h = NULL;
         _cleanup_close_ int own_fd = -EBADF;
@@ -505,6 +507,7 @@ int http_new(const Config *c, const char *db_path, int listen_fd, Http **ret)
         if (r != 0)
                 return log_error_errno(r, "Failed to create thread key: %m");
         h->query_key_created = true;
+        h->live = live;
         h->db_path = strdup(db_path);
         if (!h->db_path)
                 return log_oom();

@@ -4,15 +4,17 @@
  * Contract used by daemon/main.c. */
 
 #include "config.h"
+#include "live.h"
 #include "macro.h"
 
 typedef struct Http Http;
 
 /* Starts serving on c->http (or on listen_fd when >= 0, a socket passed by systemd). db_path is the
- * daemon's database, opened read-only per thread. On success the Http owns listen_fd (closed by
+ * daemon's database, opened read-only per thread; live (or NULL) answers /latest without it and must
+ * outlive the Http. On success the Http owns listen_fd (closed by
  * http_free()); on failure the caller still does. Refuses (-EPERM) to listen beyond loopback without
  * c->http_token. */
-int http_new(const Config *c, const char *db_path, int listen_fd, Http **ret);
+int http_new(const Config *c, const char *db_path, Live *live, int listen_fd, Http **ret);
 Http *http_free(Http *h);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Http *, http_free)
 /* The port actually bound (for c->http with port 0 in tests). */

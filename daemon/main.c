@@ -50,6 +50,7 @@ typedef struct Daemon {
         Config **old_configs; /* kept alive: the HTTP threads may still hold pointers into them */
         size_t n_old_configs;
         Store *store;
+        Live *live; /* newest sample per agent: written by the store, read by the HTTP threads */
         Http *http;
         BbbPoller *poller;
         Ingest *ingest;
@@ -318,6 +319,7 @@ static Daemon *daemon_free(Daemon *d)
         d->poller = bbb_poller_free(d->poller);
         d->http = http_free(d->http);
         d->store = store_free(d->store);
+        d->live = live_free(d->live);
         d->config = config_free(d->config);
         for (size_t i = 0; i < d->n_old_configs; i++)
                 config_free(d->old_configs[i]);
@@ -363,6 +365,10 @@ static int run(void)
         r = store_open(d->config->db, &d->store);
         if (r < 0)
                 return log_error_errno(r, "Failed to open database '%s': %m", d->config->db), EXIT_STORE;
+        r = live_new(&d->live);
+        if (r < 0)
+                return log_oom(), EXIT_RUNTIME;
+        store_set_live(d->store, d->live);
         r = store_reset_connected(d->store);
         if (r < 0)
                 log_warning_errno(r, "Failed to reset the agents' connected flags: %m");
@@ -375,7 +381,7 @@ static int run(void)
         if (n_ingest < 0)
                 return EXIT_SOCKETS;
 
-        r = http_new(d->config, d->config->db, http_fd, &d->http);
+        r = http_new(d->config, d->config->db, d->live, http_fd, &d->http);
         if (r < 0) {
                 safe_close(http_fd);
                 return log_error_errno(r, "Failed to start HTTP on %s: %m", d->config->http), EXIT_SOCKETS;

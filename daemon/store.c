@@ -318,6 +318,8 @@ struct Store {
 
         BbbState **bbb;
         size_t n_bbb;
+
+        Live *live; /* not owned */
 };
 
 int store_errno(int sqlite_rc)
@@ -356,15 +358,6 @@ int store_errno(int sqlite_rc)
         default:
                 return -EIO;
         }
-}
-
-static uint32_t hash_id(const char *s)
-{
-        uint32_t h = 2166136261u;
-
-        for (; *s; s++)
-                h = (h ^ (uint8_t)*s) * 16777619u;
-        return h;
 }
 
 /* Runs a statement that returns no rows and resets it. */
@@ -754,6 +747,12 @@ Store *store_free(Store *s)
         return NULL;
 }
 
+void store_set_live(Store *s, Live *live)
+{
+        assert(s);
+        s->live = live;
+}
+
 int store_set_size_limit(Store *s, uint64_t max_bytes)
 {
         int64_t page_size;
@@ -849,7 +848,7 @@ static int agent_load_prev(Store *s, StoreAgent *a)
 static int agent_get(Store *s, const char *id, StoreAgent **ret)
 {
         _cleanup_free_ StoreAgent *a = NULL;
-        uint32_t hash = hash_id(id);
+        uint32_t hash = string_hash(id);
         StoreAgent *found;
         sqlite3_stmt *st;
         int rc, r;
@@ -1642,6 +1641,58 @@ static int write_limits(Store *s, const StoreAgent *a)
         return 0;
 }
 
+/* The row as the query side reads it back (query.h's column order; NULL is NAN). */
+static void row_to_sample(const Row *row, QuerySample *ret)
+{
+        static const int8_t rate_col[_R_MAX] = {
+                [R_CPU_CORES] = QUERY_CPU_CORES, [R_CPU_RATIO] = QUERY_CPU_RATIO,
+                [R_THROTTLED_RATIO] = QUERY_THROTTLED_RATIO, [R_IO_READ] = QUERY_IO_READ_BPS,
+                [R_IO_WRITE] = QUERY_IO_WRITE_BPS, [R_NET_RX] = QUERY_NET_RX_BPS, [R_NET_TX] = QUERY_NET_TX_BPS,
+        };
+        static const int8_t gauge_col[_G_MAX] = {
+                [G_MEMORY] = QUERY_MEMORY_BYTES, [G_WORKING_SET] = QUERY_WORKING_SET_BYTES,
+                [G_CACHE] = QUERY_CACHE_BYTES,   [G_ANON] = QUERY_ANON_BYTES,
+                [G_SWAP] = QUERY_SWAP_BYTES,
+        };
+        static const int8_t counter_col[_C_MAX] = {
+                [C_CPU_USAGE] = QUERY_CPU_USAGE_USEC,     [C_THROTTLED_USEC] = QUERY_CPU_THROTTLED_USEC,
+                [C_IO_READ] = QUERY_IO_READ_BYTES,        [C_IO_WRITE] = QUERY_IO_WRITE_BYTES,
+                [C_NET_RX] = QUERY_NET_RX_BYTES,          [C_NET_TX] = QUERY_NET_TX_BYTES,
+                [C_OOM_KILLS] = QUERY_OOM_KILLS,          [C_NR_PERIODS] = QUERY_CPU_NR_PERIODS,
+                [C_NR_THROTTLED] = QUERY_CPU_NR_THROTTLED,
+        };
+
+        ret->time_ms = row->time_ms;
+        ret->seq = row->seq;
+        for (int j = 0; j < _R_MAX; j++)
+                ret->v[rate_col[j]] = row->rate[j];
+        for (int j = 0; j < _G_MAX; j++)
+                ret->v[gauge_col[j]] = row->gauge[j] < 0 ? NAN : (double)row->gauge[j];
+        for (int j = 0; j < _C_MAX; j++)
+                ret->v[counter_col[j]] = row->counter[j] < 0 ? NAN : (double)row->counter[j];
+        ret->v[QUERY_USERS] = row->users < 0 ? NAN : (double)row->users;
+}
+
+/* Tells live about the newest of the rows of a that were just committed. */
+static void publish_newest(Store *s, const StoreAgent *a)
+{
+        const Row *newest = NULL;
+        QuerySample sample;
+        int r;
+
+        if (!s->live)
+                return;
+        for (uint32_t i = a->first; i != NONE; i = s->rows[i].next)
+                if (!newest || s->rows[i].time_ms > newest->time_ms)
+                        newest = &s->rows[i];
+        if (!newest)
+                return;
+        row_to_sample(newest, &sample);
+        r = live_publish(s->live, a->id, a->num, &sample);
+        if (r < 0 && r != -ENOSPC)
+                log_warning_errno(r, "Failed to publish the newest sample of agent '%s': %m", a->id);
+}
+
 static bool agg_due(const Store *s)
 {
         return s->force_agg || s->agg_interval_ms == 0 ||
@@ -1693,6 +1744,7 @@ int store_commit(Store *s)
         for (size_t i = 0; i < s->n_dirty; i++) {
                 StoreAgent *a = s->dirty[i];
 
+                publish_newest(s, a);
                 agent_clear_rows(a);
                 if (flush) {
                         agent_clear_aggs(a);
@@ -2026,6 +2078,7 @@ int store_retention_step(Store *s, int64_t now, unsigned raw_days, unsigned tren
         _cleanup_free_ int64_t *agents = NULL, *servers = NULL;
         size_t n_agents = 0, n_servers = 0;
         unsigned budget = MIN(max_rows, (unsigned)INT32_MAX), deleted = 0;
+        bool raw_done = false;
         int r;
 
         assert(s);
@@ -2045,6 +2098,7 @@ int store_retention_step(Store *s, int64_t now, unsigned raw_days, unsigned tren
         if (raw_days > 0)
                 r = retain(s, STMT_RETAIN_SAMPLES, agents, n_agents, now - (int64_t)raw_days * MS_PER_DAY, &budget,
                            &deleted);
+        raw_done = raw_days > 0 && budget > 0; /* every expired raw row of every agent is gone */
         if (r >= 0 && trend_days > 0)
                 r = retain(s, STMT_RETAIN_TRENDS, agents, n_agents, now - (int64_t)trend_days * MS_PER_DAY,
                            &budget, &deleted);
@@ -2058,5 +2112,7 @@ int store_retention_step(Store *s, int64_t now, unsigned raw_days, unsigned tren
                         (void)stmt_exec(s->stmt[STMT_ROLLBACK]);
                 return r;
         }
+        if (raw_done && s->live)
+                live_forget_before(s->live, now - (int64_t)raw_days * MS_PER_DAY);
         return (int)deleted;
 }

@@ -6,6 +6,7 @@
  * says what is stored where, and what is refused.
  * OWNER: store helper. Contract used by daemon/ingest.c and daemon/bbb.c. */
 
+#include "live.h"
 #include "macro.h"
 #include "proto/seatmeter.pb-c.h"
 
@@ -108,6 +109,10 @@ int store_flush(Store *s);
  * An idle daemon should still call store_commit() every STORE_AGG_INTERVAL_MS or so, so the last
  * aggregates reach the readers; it costs nothing when nothing is due. */
 void store_set_aggregate_interval(Store *s, unsigned interval_ms);
+
+/* After each commit, publish every agent's newest committed row to live (NULL: stop). Retention also
+ * drops from it what it deleted. The store does not own live. */
+void store_set_live(Store *s, Live *live);
 
 /* Stores a BBB poll result and the server's current state. */
 int store_add_bbb_poll(Store *s, const StoreBbbPoll *p);

@@ -411,6 +411,34 @@ class IngestProtocolTest(unittest.TestCase):
         c.close()
         self.assertEqual(seqs(self.d, "batcher"), list(range(1, 111)))
 
+    def test_latest_is_what_was_acked_and_survives_a_restart(self):
+        """/latest is answered from memory while the daemon runs: whatever was acked is there at once, a
+        backfill does not replace the newest, and after a restart (answered from the database) the
+        document is the same."""
+        path = "/api/v1/agents/lively/latest"
+        c = WireClient(self.unix)
+        self.assertTrue(c.welcome("lively").accepted)
+        self.assertIsNone(self.d.get_json(path)["time_ms"])  # known, nothing stored yet
+        t = self.now
+        for i in range(1, 4):
+            c.send(sample(i, t + i * 1000, cpu_usec=i * 250000, mem=(100 + i) << 20))
+            c.wait_ack(t + i * 1000)
+            doc = self.d.get_json(path)
+            self.assertEqual(doc["time_ms"], t + i * 1000)
+            self.assertEqual(doc["memory_bytes"], (100 + i) << 20)
+        self.assertAlmostEqual(doc["cpu_cores"], 0.25, places=9)
+        c.send(sample(4, t + 500, mem=1 << 20))  # a gap filled late
+        c.wait_ack(t + 500)
+        self.assertEqual(self.d.get_json(path), doc)
+        c.close()
+        self.assertEqual(count_samples(self.d, "lively"), 4)
+
+        self.d.stop()
+        self.d = Daemon(self.dir, listen=[f"unix:{os.path.join(self.dir, 'ingest.sock')}"])
+        self.addCleanup(self.d.stop)
+        self.assertEqual(self.d.get_json(path), doc)
+        self.d.get_json("/api/v1/agents/nobody/latest", expect=404)
+
     @unittest.skipUnless(protoc_available(), "protoc (Debian protobuf-compiler) is not installed")
     def test_protoc_encoded_frames(self):
         import encode_frame

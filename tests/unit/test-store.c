@@ -1,6 +1,7 @@
 /* Unit tests of daemon/store.c on real SQLite files in a temporary folder: migrations, dedup, rates
  * (counter resets, the first sample after a restart, samples out of order), trends across an hour,
- * curve aggregates, BBB polls, retention in steps, a full disk, and a writer killed mid-transaction. */
+ * curve aggregates, BBB polls, retention in steps, a full disk, and a writer killed mid-transaction; and
+ * that what the store publishes to live (daemon/live.h) is what the query side reads back. */
 
 #include <fcntl.h>
 #include <math.h>
@@ -15,6 +16,8 @@
 #include <sqlite3.h>
 
 #include "daemon/curve.h"
+#include "daemon/live.h"
+#include "daemon/query.h"
 #include "daemon/store.h"
 #include "log.h"
 #include "schema-files.h"
@@ -1239,6 +1242,99 @@ static void test_errno(void **state)
         assert_int_equal(store_errno(SQLITE_READONLY), -EROFS);
 }
 
+/* Whether live holds for id exactly what the database answers for /latest (NULLs as NAN). */
+static void assert_live_is_database(Live *live, const char *id)
+{
+        _cleanup_(query_freep) Query *qr = NULL;
+        QuerySample l, d;
+        int64_t num;
+        bool has;
+        int r;
+
+        assert_int_equal(query_open(dbpath, &qr), 0);
+        assert_int_equal(live_get(live, id, &num, &l, &has), 1);
+        r = query_latest(qr, num, &d);
+        assert_true(r >= 0);
+        assert_int_equal(has, r > 0);
+        if (!has)
+                return;
+        assert_int_equal(l.time_ms, d.time_ms);
+        assert_int_equal(l.seq, d.seq);
+        for (int c = 0; c < _QUERY_COLUMN_MAX; c++)
+                if (!(isnan(l.v[c]) ? isnan(d.v[c]) : l.v[c] == d.v[c]))
+                        fail_msg("%s of %s: live %.17g, database %.17g", query_column_to_string((QueryColumn)c),
+                                 id, l.v[c], d.v[c]);
+}
+
+static void test_live(void **state)
+{
+        _cleanup_(store_freep) Store *s = NULL;
+        _cleanup_(live_freep) Live *live = NULL;
+        int64_t t0 = base_time(), num;
+        int committed, added;
+        QuerySample l;
+        bool has;
+        TS t;
+
+        assert_int_equal(live_new(&live), 0);
+        assert_int_equal(store_open(dbpath, &s), 0);
+        store_set_live(s, live);
+        hello(s, "full", 2, NULL, NULL);
+        hello(s, "bare", 2, NULL, NULL);
+
+        /* Every column set, rates from a previous sample, then a backfill older than the newest. */
+        for (int i = 0; i < 3; i++) {
+                ts_init(&t, t0 + i * 1000, (uint64_t)i + 1);
+                ts_cpu(&t, (uint64_t)i * 700000, (uint64_t)i * 10, (uint64_t)i);
+                t.s.has_cpu_throttled_usec = true;
+                t.s.cpu_throttled_usec = (uint64_t)i * 1000;
+                ts_mem(&t, 1000000 + (uint64_t)i, 900000);
+                t.s.has_memory_cache_bytes = t.s.has_memory_anon_bytes = t.s.has_memory_swap_bytes = true;
+                t.s.memory_cache_bytes = 100;
+                t.s.memory_anon_bytes = 200;
+                t.s.memory_swap_bytes = 300;
+                t.s.has_memory_oom_kills = true;
+                t.s.memory_oom_kills = 1;
+                ts_io(&t, (uint64_t)i * 4096, (uint64_t)i * 8192);
+                ts_net(&t, "eth0", (uint64_t)i * 1500, (uint64_t)i * 3000);
+                assert_int_equal(store_add_sample(s, "full", &t.s, 7 + i), 1);
+        }
+        /* Nothing is published before the commit. */
+        assert_int_equal(live_get(live, "full", &num, &l, &has), 0);
+        assert_int_equal(store_commit(s), 0);
+        assert_live_is_database(live, "full");
+        assert_int_equal(live_get(live, "full", &num, &l, &has), 1);
+        assert_int_equal(l.time_ms, t0 + 2000);
+
+        ts_init(&t, t0 - 5000, 0);
+        assert_int_equal(store_add_sample(s, "full", &t.s, -1), 1);
+        ts_init(&t, t0 + 5000, 9); /* only time and seq: every other column NULL */
+        assert_int_equal(store_add_sample(s, "bare", &t.s, -1), 1);
+        assert_int_equal(store_commit(s), 0);
+        assert_live_is_database(live, "full"); /* still t0 + 2000 */
+        assert_live_is_database(live, "bare");
+
+        /* A commit that fails publishes nothing. */
+        assert_int_equal(store_set_size_limit(s, 512 * 1024), 0);
+        store_set_aggregate_interval(s, 0);
+        fill_until_full(s, t0 + 10000, &committed, &added);
+        assert_true(committed > 0 && added > committed);
+        assert_int_equal(live_get(live, "a1", &num, &l, &has), 1);
+        assert_int_equal(l.time_ms, t0 + 10000 + (committed - 1) * 1000LL);
+        assert_live_is_database(live, "a1");
+        assert_int_equal(store_set_size_limit(s, 0), 0);
+        assert_int_equal(store_commit(s), 0);
+        assert_live_is_database(live, "a1");
+
+        /* Retention that empties an agent empties it here too, once every expired row is gone. */
+        while (store_retention_step(s, t0 + 400 * DAY, 14, 0, 100000) > 0)
+                ;
+        assert_int_equal(live_get(live, "full", &num, &l, &has), 1);
+        assert_false(has);
+        assert_live_is_database(live, "full");
+        assert_live_is_database(live, "a1");
+}
+
 static int group_setup(void **state)
 {
         log_set_max_level(LOG_WARNING);
@@ -1279,6 +1375,7 @@ int main(void)
                 cmocka_unit_test_setup(test_killed_mid_transaction, setup),
                 cmocka_unit_test_setup(test_aggregate_interval, setup),
                 cmocka_unit_test_setup(test_pending_limit, setup),
+                cmocka_unit_test_setup(test_live, setup),
                 cmocka_unit_test(test_errno),
         };
 
