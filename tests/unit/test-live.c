@@ -3,6 +3,7 @@
  * own rules: newer wins, a database read never replaces a publish, growth, the size cap, retention, and
  * readers running against a writer. */
 
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
