@@ -755,7 +755,7 @@ void store_set_live(Store *s, Live *live)
 
 int store_set_size_limit(Store *s, uint64_t max_bytes)
 {
-        int64_t page_size;
+        int64_t page_size = 0; /* gcc 12 -O2 cannot see that db_get_int() sets it on success */
         char sql[64];
         int r;
 
@@ -763,6 +763,8 @@ int store_set_size_limit(Store *s, uint64_t max_bytes)
         r = db_get_int(s->db, "PRAGMA page_size", &page_size);
         if (r < 0)
                 return r;
+        if (page_size <= 0)
+                return -EIO;
         (void)snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %llu",
                        max_bytes == 0 ? 4294967294ULL : (unsigned long long)MAX(max_bytes / (uint64_t)page_size, 1));
         return db_exec(s->db, sql);
