@@ -3,11 +3,15 @@
  * ingest connections (on the loop), plus the systemd protocol: sockets by sd_listen_fds, READY=1,
  * STATUS=, WATCHDOG=1, STOPPING=1, and SIGHUP reloads. Exit codes are listed in docs/daemon.md. */
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -30,6 +34,7 @@ enum {
         EXIT_STORE = 3,   /* the database cannot be opened or migrated */
         EXIT_SOCKETS = 4, /* a listening socket cannot be set up (HTTP or ingest) */
         EXIT_RUNTIME = 5, /* the event loop failed */
+        EXIT_LOCKED = 6,  /* another process writes the database */
 };
 
 #define STATUS_INTERVAL_USEC (5 * USEC_PER_SEC)
@@ -49,6 +54,7 @@ typedef struct Daemon {
         Config *config;
         Config **old_configs; /* kept alive: the HTTP threads may still hold pointers into them */
         size_t n_old_configs;
+        int db_lock_fd; /* holds the database's single-writer lock; closed after the store */
         Store *store;
         Live *live; /* newest sample per agent: written by the store, read by the HTTP threads */
         Http *http;
@@ -310,6 +316,65 @@ static void describe_http(int fd, const Config *c, const Http *h, char *buf, siz
         }
 }
 
+/* The pid holding a flock() on the file with stat st, from /proc/locks, or 0 when it is not found
+ * there (another pid namespace, /proc not mounted). Only for the message. */
+static pid_t flock_holder(const struct stat *st)
+{
+        _cleanup_fclose_ FILE *f = fopen("/proc/locks", "re");
+        char line[256];
+
+        if (!f)
+                return 0;
+        while (fgets(line, sizeof line, f)) {
+                char kind[16], mode[16];
+                unsigned maj, min;
+                unsigned long long ino;
+                int pid;
+
+                if (sscanf(line, "%*[^:]: %15s %*s %15s %d %x:%x:%llu", kind, mode, &pid, &maj, &min, &ino) == 6 &&
+                    streq(kind, "FLOCK") && pid > 0 && maj == major(st->st_dev) && min == minor(st->st_dev) &&
+                    ino == (unsigned long long)st->st_ino)
+                        return pid;
+        }
+        return 0;
+}
+
+/* Takes the single-writer lock of the database at path: an exclusive flock() on the database file itself,
+ * created empty when missing (SQLite takes an empty file as a new database). The lock belongs to the
+ * file, not to the name, so a second daemon reaching the same file by another path (a symlink, a hard
+ * link, a bind mount, a relative path) meets it too. SQLite's own locks are POSIX record locks, which
+ * flock() leaves alone; the descriptor must stay open while SQLite has the file open, because closing any
+ * descriptor of a file drops the process's record locks on it. Returns the descriptor, -EBUSY when another
+ * process holds the lock, or -errno; logs either way. */
+static int lock_database(const char *path)
+{
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to open database '%s': %m", path);
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(errno, "Failed to stat database '%s': %m", path);
+        if (!S_ISREG(st.st_mode))
+                return log_error_errno(EINVAL, "Database '%s' is not a regular file.", path);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                pid_t pid;
+
+                if (errno != EWOULDBLOCK)
+                        return log_error_errno(errno, "Failed to lock database '%s': %m", path);
+                pid = flock_holder(&st);
+                if (pid > 0)
+                        log_error("Database '%s' is in use by another seatmeterd (pid %d); exiting without "
+                                  "touching it. One daemon per database.", path, (int)pid);
+                else
+                        log_error("Database '%s' is in use by another seatmeterd; exiting without touching it. "
+                                  "One daemon per database.", path);
+                return -EBUSY;
+        }
+        return TAKE_FD(fd);
+}
+
 static Daemon *daemon_free(Daemon *d)
 {
         if (!d)
@@ -319,6 +384,7 @@ static Daemon *daemon_free(Daemon *d)
         d->poller = bbb_poller_free(d->poller);
         d->http = http_free(d->http);
         d->store = store_free(d->store);
+        d->db_lock_fd = safe_close(d->db_lock_fd);
         d->live = live_free(d->live);
         d->config = config_free(d->config);
         for (size_t i = 0; i < d->n_old_configs; i++)
@@ -340,6 +406,7 @@ static int run(void)
         d = calloc(1, sizeof *d);
         if (!d)
                 return log_oom(), EXIT_RUNTIME;
+        d->db_lock_fd = -EBADF;
         r = load_config(&d->config);
         if (r < 0)
                 return EXIT_CONFIG;
@@ -362,9 +429,17 @@ static int run(void)
             sd_event_add_signal(d->event, NULL, SIGHUP, on_reload_signal, d) < 0)
                 return log_error("Failed to watch signals."), EXIT_RUNTIME;
 
+        /* The lock comes before SQLite opens the file: a second daemon must not even fold the first
+         * one's newest samples into the aggregates (store_open() does), or they are counted twice. */
+        if (!streq(d->config->db, ":memory:")) {
+                r = lock_database(d->config->db);
+                if (r < 0)
+                        return r == -EBUSY ? EXIT_LOCKED : EXIT_STORE;
+                d->db_lock_fd = r;
+        }
         r = store_open(d->config->db, &d->store);
         if (r < 0)
-                return log_error_errno(r, "Failed to open database '%s': %m", d->config->db), EXIT_STORE;
+                return r == -ENOMEM ? log_oom() : 0, EXIT_STORE; /* store_open() said why */
         r = live_new(&d->live);
         if (r < 0)
                 return log_oom(), EXIT_RUNTIME;
