@@ -47,6 +47,7 @@ struct Http {
         uint8_t token_sha256[SHA256_DIGEST_LENGTH];
         char *tls_cert, *tls_key;
         unsigned port;
+        bool inherited; /* the listening socket came from systemd: never shut it down */
 
         /* Per-thread connections, all listed here so http_free() closes them after the threads ended. */
         pthread_key_t query_key;
@@ -484,7 +485,8 @@ int http_new(const Config *c, const char *db_path, Live *live, int listen_fd, Ht
 {
         _cleanup_(http_freep) Http *h = NULL;
         _cleanup_close_ int own_fd = -EBADF;
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+        /* MHD_USE_ITC: MHD_quiesce_daemon() needs it in this threading mode (see http_free()). */
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
         struct MHD_OptionItem tls_options[3] = {
                 {MHD_OPTION_END, 0, NULL},
                 {MHD_OPTION_END, 0, NULL},
@@ -519,6 +521,7 @@ int http_new(const Config *c, const char *db_path, Live *live, int listen_fd, Ht
 
         if (listen_fd >= 0) {
                 fd = listen_fd;
+                h->inherited = true;
                 loopback = fd_is_loopback(fd);
         } else {
                 r = http_bind(c->http, &loopback, &own_fd);
@@ -587,8 +590,22 @@ Http *http_free(Http *h)
 {
         if (!h)
                 return NULL;
-        if (h->mhd)
+        if (h->mhd) {
+                /* MHD_stop_daemon() calls shutdown() on its listening socket. A socket passed by
+                 * systemd is shared with the socket unit: shut down, it stops listening for systemd
+                 * too (POLLHUP, the unit fails with 'resources' and the next start inherits a dead
+                 * socket). Quiescing first takes the socket out of libmicrohttpd's hands; closing our
+                 * descriptor leaves systemd's open and listening. */
+                if (h->inherited) {
+                        MHD_socket fd = MHD_quiesce_daemon(h->mhd);
+                        if (fd == MHD_INVALID_SOCKET)
+                                log_warning("Failed to take the HTTP socket back from libmicrohttpd; "
+                                            "systemd's socket unit may have to be restarted.");
+                        else
+                                safe_close(fd);
+                }
                 MHD_stop_daemon(h->mhd); /* joins the worker threads */
+        }
         for (size_t i = 0; i < h->n_queries; i++)
                 query_free(h->queries[i]);
         free(h->queries);
