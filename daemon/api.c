@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "config-build.h"
 #include "curve.h"
 #include "log.h"
 #include "metrics.h"
@@ -1529,6 +1530,23 @@ static int route_healthz(ApiResponse *ret)
         return 0;
 }
 
+/* /api/v1/status: what this daemon runs on, answered without the database. */
+static int route_status(const ApiRequest *req, ApiResponse *ret)
+{
+        static const char *const allowed[] = {NULL};
+        bool file = req->config_file && req->config_file[0];
+        json_t *o;
+
+        if (args_check(req, allowed, NULL, ret) < 0)
+                return 0;
+        o = json_pack("{s:s,s:o,s:s,s:o}", "version", PACKAGE_VERSION, "config_file",
+                      file ? json_string(req->config_file) : json_null(), "config_source",
+                      file ? "file" : "built-in defaults", "db", json_text(req->db_path));
+        if (!o)
+                return -ENOMEM;
+        return response_json(ret, 200, o);
+}
+
 /* ---- dispatch ---- */
 
 static int dispatch(Query *q, const ApiRequest *req, ApiResponse *ret)
@@ -1539,6 +1557,8 @@ static int dispatch(Query *q, const ApiRequest *req, ApiResponse *ret)
 
         if (streq(p, "/healthz"))
                 return route_healthz(ret);
+        if (streq(p, "/api/v1/status"))
+                return route_status(req, ret);
         if (!q)
                 return api_error(ret, 503, "database unavailable");
         if (streq(p, "/metrics"))
@@ -1601,7 +1621,7 @@ int api_handle(Query *q, const ApiRequest *req, ApiResponse *ret)
                                          API_ARG_VALUE_MAX);
 
         /* One snapshot per request: /metrics and curves read several tables. */
-        if (q && !streq(req->path, "/healthz")) {
+        if (q && !streq(req->path, "/healthz") && !streq(req->path, "/api/v1/status")) {
                 r = query_begin(q);
                 if (r < 0)
                         return db_error(ret, r);

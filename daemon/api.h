@@ -34,6 +34,8 @@ typedef struct ApiRequest {
         int64_t now_ms;     /* the default end of time ranges */
         SeriesCache *cache; /* finished series buckets shared between requests, or NULL */
         Live *live;         /* the newest committed sample of each agent, or NULL: read the database */
+        const char *config_file; /* for /api/v1/status: the file read, NULL or "": built-in defaults */
+        const char *db_path;     /* for /api/v1/status, or NULL */
 } ApiRequest;
 
 typedef struct ApiResponse {

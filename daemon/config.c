@@ -596,6 +596,13 @@ int config_load_file(Config *c, const char *path)
                 return log_error_errno(ENOMEM, "Failed to parse '%s': %m", path);
         if (ctx.errors > 0)
                 return log_error_errno(EINVAL, "%s: %u error(s), configuration not loaded.", path, ctx.errors);
+        {
+                _cleanup_free_ char *abs = realpath(path, NULL);
+                const char *name = abs ? abs : path;
+
+                if (strlen(name) < sizeof c->config_file)
+                        strcpy(c->config_file, name);
+        }
         return 0;
 }
 
@@ -728,6 +735,10 @@ int config_finish(Config *c)
 
 void config_dump(const Config *c, FILE *f)
 {
+        if (c->config_file[0])
+                fprintf(f, "# read from %s\n", c->config_file);
+        else
+                fprintf(f, "# no configuration file read: built-in defaults\n");
         for (int s = SECTION_DAEMON; s <= SECTION_AGENT; s++) {
                 unsigned n = s == SECTION_DAEMON ? 1 : s == SECTION_BBB ? c->n_bbb : c->n_agents;
 

@@ -34,6 +34,8 @@ typedef struct AgentConfig {
 } AgentConfig;
 
 typedef struct Config {
+        char config_file[CONFIG_PATH_MAX];   /* the file read (absolute when it could be resolved), empty:
+                                              * built-in defaults and the command line only */
         char http[256];                      /* ADDR:PORT, default 127.0.0.1:8480 */
         unsigned n_listen;
         char listen[CONFIG_LISTEN_MAX][CONFIG_PATH_MAX]; /* unix:PATH, tcp:HOST:PORT, vsock:CID:PORT */

@@ -43,6 +43,7 @@ typedef struct HttpAsset {
 struct Http {
         struct MHD_Daemon *mhd;
         char *db_path;
+        char *config_file; /* for /api/v1/status; NULL: built-in defaults */
         bool has_token;
         uint8_t token_sha256[SHA256_DIGEST_LENGTH];
         char *tls_cert, *tls_key;
@@ -375,6 +376,8 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
                 .now_ms = now_ms(),
                 .cache = h->series_cache,
                 .live = h->live,
+                .config_file = h->config_file,
+                .db_path = h->db_path,
         };
         r = api_handle(q, &req, &resp);
         if (r < 0) {
@@ -510,9 +513,17 @@ int http_new(const Config *c, const char *db_path, Live *live, int listen_fd, Ht
                 return log_error_errno(r, "Failed to create thread key: %m");
         h->query_key_created = true;
         h->live = live;
-        h->db_path = strdup(db_path);
+        /* Absolute, so that /api/v1/status names the file whatever the daemon's working directory. */
+        h->db_path = realpath(db_path, NULL);
+        if (!h->db_path)
+                h->db_path = strdup(db_path);
         if (!h->db_path)
                 return log_oom();
+        if (!isempty(c->config_file)) {
+                h->config_file = strdup(c->config_file);
+                if (!h->config_file)
+                        return log_oom();
+        }
 
         if (!isempty(c->http_token)) {
                 SHA256((const unsigned char *)c->http_token, strlen(c->http_token), h->token_sha256);
@@ -619,6 +630,7 @@ Http *http_free(Http *h)
                 pthread_key_delete(h->query_key);
         pthread_mutex_destroy(&h->lock);
         free(h->db_path);
+        free(h->config_file);
         if (h->tls_key) {
                 explicit_bzero(h->tls_key, strlen(h->tls_key));
                 free(h->tls_key);

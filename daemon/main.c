@@ -146,7 +146,10 @@ static int load_config(Config **ret)
                 r = config_load_file(c, path);
                 if (r < 0)
                         return r;
-        }
+                log_info("Configuration read from '%s'.", c->config_file[0] ? c->config_file : path);
+        } else
+                log_info("No configuration file ('%s' does not exist): running on built-in defaults.",
+                         DEFAULT_CONFIG_FILE);
         if (arg_db && (r = config_set_daemon(c, "db", arg_db)) < 0)
                 return r;
         if (arg_http && (r = config_set_daemon(c, "http", arg_http)) < 0)
