@@ -6,7 +6,7 @@ static const char *const virt_names[] = {
         [AGENT_VIRT_LXC] = "lxc",         [AGENT_VIRT_OPENVZ] = "openvz",
         [AGENT_VIRT_DOCKER] = "docker",   [AGENT_VIRT_PODMAN] = "podman",
         [AGENT_VIRT_KVM] = "kvm",         [AGENT_VIRT_VM_OTHER] = "vm-other",
-        [AGENT_VIRT_CONTAINER_OTHER] = "container-other",
+        [AGENT_VIRT_CONTAINER_OTHER] = "container-other", [AGENT_VIRT_QEMU] = "qemu",
 };
 
 const char *agent_virt_to_string(AgentVirt v)

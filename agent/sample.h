@@ -22,6 +22,7 @@ typedef enum AgentVirt {
         AGENT_VIRT_KVM,
         AGENT_VIRT_VM_OTHER,
         AGENT_VIRT_CONTAINER_OTHER,
+        AGENT_VIRT_QEMU, /* qemu emulating the CPU (TCG), no KVM */
 } AgentVirt; /* same numbers as Seatmeter__Virt */
 
 typedef enum CgroupMode {

@@ -584,7 +584,10 @@ static void read_memory_limits(Sampler *s, AgentLimits *lim, bool has_hier_mem, 
                                 r = read_limit(s, fm, &has_m, &m);
                                 if (r >= 0 && has_m)
                                         keep_min(&has_mem, &mem, m);
-                                else if (r < 0 && (r != -ENOENT || (level == 0 && !l->at_root[c])))
+                                /* memory.max exists where the memory controller is enabled: absent, even
+                                 * on the own cgroup, means no limit at that level (a container's systemd
+                                 * enables the controller below its root only a moment after start). */
+                                else if (r < 0 && r != -ENOENT)
                                         s->mem_uncertain = true;
                                 if (read_limit(s, fs, &has_sw, &sw) >= 0 && has_sw)
                                         keep_min(&has_swap, &swap, sw);

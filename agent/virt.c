@@ -5,6 +5,9 @@
 #include <fcntl.h>
 #include <strings.h>
 #include <sys/stat.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "cgparse.h"
 #include "util.h"
@@ -42,9 +45,17 @@ AgentVirt virt_decide(const VirtEvidence *e)
         if (e->dockerenv)
                 return AGENT_VIRT_DOCKER;
 
-        if (has_prefix_ci(e->sys_vendor, "QEMU") || has_prefix_ci(e->product_name, "KVM") ||
-            has_prefix_ci(e->product_name, "QEMU") || has_prefix_ci(e->sys_vendor, "KVM"))
+        /* The hypervisor's own CPUID signature is the best evidence, as for systemd-detect-virt: qemu
+         * puts "QEMU" into DMI whether KVM runs the guest or qemu emulates the CPU (TCG). */
+        if (e->cpuid_vendor && streq(e->cpuid_vendor, "KVMKVMKVM"))
                 return AGENT_VIRT_KVM;
+        if (e->cpuid_vendor && streq(e->cpuid_vendor, "TCGTCGTCGTCG"))
+                return AGENT_VIRT_QEMU;
+        if (has_prefix_ci(e->product_name, "KVM") || has_prefix_ci(e->sys_vendor, "KVM"))
+                return AGENT_VIRT_KVM;
+        /* Without CPUID: a KVM guest has KVM's paravirtual clock, an emulated one has not. */
+        if (has_prefix_ci(e->sys_vendor, "QEMU") || has_prefix_ci(e->product_name, "QEMU"))
+                return e->kvm_clock ? AGENT_VIRT_KVM : AGENT_VIRT_QEMU;
         for (size_t i = 0; i < ELEMENTSOF(other_vms); i++)
                 if (has_prefix_ci(e->sys_vendor, other_vms[i]))
                         return AGENT_VIRT_VM_OTHER;
@@ -102,11 +113,34 @@ static bool cpuinfo_has_hypervisor(int root_fd)
         return false;
 }
 
+/* The hypervisor's signature in CPUID leaf 0x40000000, when the CPU says a hypervisor runs it. Only
+ * meaningful for the real root: a fixture tree does not change the CPU the agent runs on. */
+static bool cpuid_hypervisor_vendor(int root_fd, char ret[static 13])
+{
+#if defined(__x86_64__) || defined(__i386__)
+        struct stat a, b;
+        unsigned eax, ebx, ecx, edx;
+
+        if (fstat(root_fd, &a) < 0 || stat("/", &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+                return false;
+        if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1U << 31)))
+                return false;
+        __cpuid(0x40000000, eax, ebx, ecx, edx);
+        memcpy(ret, &ebx, 4);
+        memcpy(ret + 4, &ecx, 4);
+        memcpy(ret + 8, &edx, 4);
+        ret[12] = 0;
+        return true;
+#else
+        return false;
+#endif
+}
+
 AgentVirt virt_detect(int root_fd)
 {
         VirtEvidence e = {0};
         char container[VIRT_SMALL_MAX] = "", vendor[VIRT_SMALL_MAX], product[VIRT_SMALL_MAX],
-             hyp[VIRT_SMALL_MAX];
+             hyp[VIRT_SMALL_MAX], clocks[VIRT_SMALL_MAX], cpuid[13];
         _cleanup_free_ char *environ_buf = NULL;
         size_t environ_size = 0;
 
@@ -126,5 +160,10 @@ AgentVirt virt_detect(int root_fd)
         if (read_small(root_fd, "sys/hypervisor/type", hyp, sizeof hyp))
                 e.hypervisor_type = hyp;
         e.cpuinfo_hypervisor = cpuinfo_has_hypervisor(root_fd);
+        if (read_small(root_fd, "sys/devices/system/clocksource/clocksource0/available_clocksource", clocks,
+                       sizeof clocks))
+                e.kvm_clock = strstr(clocks, "kvm-clock");
+        if (cpuid_hypervisor_vendor(root_fd, cpuid))
+                e.cpuid_vendor = cpuid;
         return virt_decide(&e);
 }

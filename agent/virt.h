@@ -17,5 +17,8 @@ typedef struct VirtEvidence {
         const char *sys_vendor, *product_name; /* /sys/class/dmi/id */
         const char *hypervisor_type;    /* /sys/hypervisor/type */
         bool cpuinfo_hypervisor;        /* "hypervisor" among /proc/cpuinfo flags */
+        bool kvm_clock;                 /* "kvm-clock" among the available clocksources */
+        const char *cpuid_vendor;       /* CPUID leaf 0x40000000 ("KVMKVMKVM", "TCGTCGTCGTCG"); NULL when
+                                         * not read (a fixture tree, another architecture) */
 } VirtEvidence;
 AgentVirt virt_decide(const VirtEvidence *e);

@@ -16,6 +16,7 @@ static const char *const virt_names[] = {
         [SEATMETER__VIRT__VIRT_KVM] = "kvm",
         [SEATMETER__VIRT__VIRT_VM_OTHER] = "vm-other",
         [SEATMETER__VIRT__VIRT_CONTAINER_OTHER] = "container-other",
+        [SEATMETER__VIRT__VIRT_QEMU] = "qemu",
 };
 
 const char *store_virt_to_string(int virt)

@@ -223,7 +223,18 @@ static void test_virt(void **state)
         assert_int_equal(virt_decide(&e), AGENT_VIRT_NONE);
         e.cpuinfo_hypervisor = true;
         assert_int_equal(virt_decide(&e), AGENT_VIRT_VM_OTHER);
+        /* qemu writes "QEMU" into DMI with and without KVM: CPUID, else KVM's clock, tells them apart */
         e.sys_vendor = "QEMU";
+        assert_int_equal(virt_decide(&e), AGENT_VIRT_QEMU);
+        e.kvm_clock = true;
+        assert_int_equal(virt_decide(&e), AGENT_VIRT_KVM);
+        e.cpuid_vendor = "TCGTCGTCGTCG";
+        assert_int_equal(virt_decide(&e), AGENT_VIRT_QEMU);
+        e.cpuid_vendor = "KVMKVMKVM";
+        e.kvm_clock = false;
+        assert_int_equal(virt_decide(&e), AGENT_VIRT_KVM);
+        e.cpuid_vendor = NULL;
+        e.product_name = "KVM";
         assert_int_equal(virt_decide(&e), AGENT_VIRT_KVM);
         e.dockerenv = true;
         assert_int_equal(virt_decide(&e), AGENT_VIRT_DOCKER);
