@@ -5,6 +5,8 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <signal.h>
@@ -12,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <linux/vm_sockets.h>
 
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
@@ -130,6 +133,78 @@ static int parse_argv(int argc, char **argv)
         return 1;
 }
 
+/* Whether a socket of this address could be bound here: the address is local (bound with port 0 on a
+ * fresh socket, so a daemon already serving the port does not count against it). */
+static int check_inet_address(const char *key, const char *host, unsigned port)
+{
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+        int r;
+
+        r = getaddrinfo(host, NULL, &hints, &ai);
+        if (r != 0)
+                return log_error_errno(EADDRNOTAVAIL, "%s: cannot resolve '%s': %s", key, host, gai_strerror(r));
+        r = 0;
+        for (struct addrinfo *a = ai; a && r == 0; a = a->ai_next) {
+                _cleanup_close_ int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+                if (fd < 0 || bind(fd, a->ai_addr, a->ai_addrlen) < 0)
+                        r = log_error_errno(errno, "%s: '%s' (port %u) is not an address of this machine: %m", key,
+                                            host, port);
+        }
+        freeaddrinfo(ai);
+        return r;
+}
+
+/* The checks of a configuration that need the system, run by --verify and at every start before anything
+ * else, so that --verify refuses exactly what startup would: addresses that resolve to no local address,
+ * unix sockets in missing folders, vsock without a transport, TLS files that cannot be read. Binding the
+ * real addresses is left to startup (a running daemon holds them while --verify checks its file). */
+static int check_config_system(const Config *c)
+{
+        char host[256];
+        unsigned port;
+        int r = 0, k;
+
+        if (host_port_parse(c->http, host, sizeof host, &port) == 0 && (k = check_inet_address("http", host, port)) < 0)
+                r = k;
+        for (unsigned i = 0; i < c->n_listen; i++) {
+                ListenUri u;
+
+                if (listen_uri_parse(c->listen[i], &u) < 0)
+                        continue; /* config_finish() refused it already */
+                if (u.kind == LISTEN_TCP) {
+                        if ((k = check_inet_address("listen", u.host, u.port)) < 0)
+                                r = k;
+                } else if (u.kind == LISTEN_UNIX) {
+                        _cleanup_free_ char *dir = strdup(u.path);
+                        struct stat st;
+
+                        if (!dir)
+                                return log_oom();
+                        if (stat(dirname(dir), &st) < 0 || !S_ISDIR(st.st_mode))
+                                r = log_error_errno(ENOENT, "listen: the folder of '%s' does not exist.", u.path);
+                } else if (u.kind == LISTEN_VSOCK) {
+                        _cleanup_close_ int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                        struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = u.cid, .svm_port = VMADDR_PORT_ANY};
+
+                        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+                                r = log_error_errno(errno, "listen: cannot use '%s' here (no vsock transport for "
+                                                    "that CID?): %m", c->listen[i]);
+                }
+        }
+        for (unsigned i = 0; i < 2; i++) {
+                const char *f = i == 0 ? c->tls_cert : c->tls_key;
+                _cleanup_close_ int fd = -EBADF;
+
+                if (isempty(f))
+                        continue;
+                fd = open(f, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        r = log_error_errno(errno, "%s: cannot read '%s': %m", i == 0 ? "tls_cert" : "tls_key", f);
+        }
+        return r;
+}
+
 /* Builds the effective configuration: defaults, the file, then the command line. */
 static int load_config(Config **ret)
 {
@@ -163,6 +238,9 @@ static int load_config(Config **ret)
         r = config_finish(c);
         if (r < 0)
                 return log_error_errno(r, "The configuration is invalid.");
+        r = check_config_system(c);
+        if (r < 0)
+                return log_error_errno(r, "The configuration cannot work on this machine.");
         *ret = TAKE_PTR(c);
         return 0;
 }
