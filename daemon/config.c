@@ -392,6 +392,7 @@ int config_new_defaults(Config **ret)
         }
         strcpy(c->listen[0], runtime ? listen : "unix:./ingest.sock");
         c->n_listen = 1;
+        c->listen_default = true;
 
         *ret = TAKE_PTR(c);
         return 0;
@@ -547,6 +548,7 @@ static int config_handler(void *user, const char *section, const char *key, cons
 
         if (k->type == TYPE_LISTEN && !ctx->listen_seen) {
                 ctx->config->n_listen = 0;
+                ctx->config->listen_default = false;
                 ctx->listen_seen = true;
         }
         n = strlen(value);
@@ -623,6 +625,7 @@ int config_set_daemon(Config *c, const char *key, const char *value)
 void config_clear_listen(Config *c)
 {
         c->n_listen = 0;
+        c->listen_default = false;
 }
 
 /* Reads a secret file: at most CONFIG_SECRET_MAX bytes, surrounding whitespace stripped, not empty. A

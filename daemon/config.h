@@ -38,6 +38,7 @@ typedef struct Config {
                                               * built-in defaults and the command line only */
         char http[256];                      /* ADDR:PORT, default 127.0.0.1:8480 */
         unsigned n_listen;
+        bool listen_default;                 /* listen[] is the built-in default, not from a file or --listen */
         char listen[CONFIG_LISTEN_MAX][CONFIG_PATH_MAX]; /* unix:PATH, tcp:HOST:PORT, vsock:CID:PORT */
         char db[CONFIG_PATH_MAX];
         unsigned raw_retention_days;         /* default 14 */

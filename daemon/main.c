@@ -366,6 +366,17 @@ static int take_listen_fds(Daemon *d, int *ret_http_fd, char *uris, size_t uris_
         return n_ingest;
 }
 
+/* Whether uri is one of the " listen=URI" words that take_listen_fds() wrote for the passed sockets. */
+static bool listen_is_passed(const char *ready, const char *uri)
+{
+        size_t n = strlen(uri);
+
+        for (const char *p = ready; (p = strstr(p, " listen=")); p += 8)
+                if (strneq(p + 8, uri, n) && (p[8 + n] == ' ' || p[8 + n] == 0))
+                        return true;
+        return false;
+}
+
 /* "ADDR:PORT" of a bound socket. */
 static void describe_http(int fd, const Config *c, const Http *h, char *buf, size_t size)
 {
@@ -549,11 +560,21 @@ static int run(void)
                 return log_error_errno(r, "Failed to start the BBB poller: %m"), EXIT_RUNTIME;
         ingest_set_poller(d->ingest, d->poller);
 
-        /* Sockets passed by systemd replace the configured ingest addresses. */
-        if (n_ingest == 0)
+        /* Sockets passed by systemd replace the built-in default address (which is where the shipped
+         * socket unit listens); listen lines of the file or the command line are bound in addition, except
+         * an address that a passed socket already has. */
+        if (n_ingest > 0 && d->config->listen_default)
+                log_info("Agents connect on the %d socket(s) from systemd; the default address is not bound.",
+                         n_ingest);
+        else
                 for (unsigned i = 0; i < d->config->n_listen; i++) {
                         _cleanup_free_ char *uri = NULL;
 
+                        if (listen_is_passed(ready, d->config->listen[i])) {
+                                log_info("listen = %s: already passed by systemd, not bound again.",
+                                         d->config->listen[i]);
+                                continue;
+                        }
                         r = ingest_listen(d->ingest, d->config->listen[i], &uri);
                         if (r < 0)
                                 return EXIT_SOCKETS;
