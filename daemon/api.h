@@ -20,6 +20,7 @@
 #define API_SERIES_RAW_RANGE_MAX_MS (48LL * 3600 * 1000)        /* longer ranges read hourly trends */
 #define API_HOUR_MS (3600LL * 1000)
 #define API_TIME_MAX_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
+#define API_ZABBIX_MAX_AGE_DEFAULT_MS (60LL * 1000) /* the zabbix_max_age_s setting's default */
 
 typedef struct ApiArg {
         const char *key;
@@ -36,6 +37,7 @@ typedef struct ApiRequest {
         Live *live;         /* the newest committed sample of each agent, or NULL: read the database */
         const char *config_file; /* for /api/v1/status: the file read, NULL or "": built-in defaults */
         const char *db_path;     /* for /api/v1/status, or NULL */
+        int64_t zabbix_max_age_ms; /* older samples are not served as current to Zabbix; 0: the default */
 } ApiRequest;
 
 typedef struct ApiResponse {

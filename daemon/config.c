@@ -65,6 +65,7 @@ static const ConfigKey config_keys[] = {
         {SECTION_DAEMON, "http_threads", TYPE_UINT, D(http_threads), "2", 1, 64, false},
         {SECTION_DAEMON, "http_max_connections", TYPE_UINT, D(http_max_connections), "512", 1, 65536, false},
         {SECTION_DAEMON, "http_timeout_s", TYPE_UINT, D(http_timeout_s), "15", 1, 3600, false},
+        {SECTION_DAEMON, "zabbix_max_age_s", TYPE_UINT, D(zabbix_max_age_s), "60", 1, 86400, false},
 
         {SECTION_BBB, "url", TYPE_URL, B(url), NULL, 0, 0, true},
         {SECTION_BBB, "secret_file", TYPE_PATH, B(secret_file), NULL, 0, 0, true},

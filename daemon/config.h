@@ -50,6 +50,7 @@ typedef struct Config {
         unsigned http_threads;               /* default 2 */
         unsigned http_max_connections;       /* default 512 */
         unsigned http_timeout_s;             /* idle connection timeout, default 15 */
+        unsigned zabbix_max_age_s;           /* older samples are not current for Zabbix, default 60 */
 
         unsigned n_bbb;
         BbbConfig *bbb;

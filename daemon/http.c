@@ -44,6 +44,7 @@ struct Http {
         struct MHD_Daemon *mhd;
         char *db_path;
         char *config_file; /* for /api/v1/status; NULL: built-in defaults */
+        int64_t zabbix_max_age_ms;
         bool has_token;
         uint8_t token_sha256[SHA256_DIGEST_LENGTH];
         char *tls_cert, *tls_key;
@@ -378,6 +379,7 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
                 .live = h->live,
                 .config_file = h->config_file,
                 .db_path = h->db_path,
+                .zabbix_max_age_ms = h->zabbix_max_age_ms,
         };
         r = api_handle(q, &req, &resp);
         if (r < 0) {
@@ -513,6 +515,7 @@ int http_new(const Config *c, const char *db_path, Live *live, int listen_fd, Ht
                 return log_error_errno(r, "Failed to create thread key: %m");
         h->query_key_created = true;
         h->live = live;
+        h->zabbix_max_age_ms = (int64_t)c->zabbix_max_age_s * 1000;
         /* Absolute, so that /api/v1/status names the file whatever the daemon's working directory. */
         h->db_path = realpath(db_path, NULL);
         if (!h->db_path)

@@ -37,7 +37,8 @@ class Api(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="seatmeter-test-")
         cls.db, cls.info = make_db(cls.tmp.name)
-        cls.d = harness.Daemon(cls.tmp.name, db=cls.db, config="[daemon]\nraw_retention_days = 3650\nhttp_timeout_s = 3\n")
+        cls.d = harness.Daemon(cls.tmp.name, db=cls.db, config="[daemon]\nraw_retention_days = 3650\nhttp_timeout_s = 3\n"
+                                     "zabbix_max_age_s = 86400\n")
 
     @classmethod
     def tearDownClass(cls):
@@ -241,6 +242,8 @@ class Api(unittest.TestCase):
         flat = self.d.get_json("/api/v1/zabbix/agents/agent-000")
         for v in flat.values():
             self.assertNotIsInstance(v, (dict, list))
+            self.assertIsNotNone(v)  # Zabbix stores null as the text "null": unknown is left out
+        self.assertEqual(flat["fresh"], 1)
         self.assertIn(flat["connected"], (0, 1))
         self.assertGreater(flat["cpu_usage_seconds"], 0)
         self.assertGreater(flat["net_rx_bytes"], 0)
@@ -249,7 +252,7 @@ class Api(unittest.TestCase):
     def test_zabbix_template_matches_api(self):
         """Every JSONPath of the shipped Zabbix template names a field the API serves."""
         import re
-        path = os.path.join(harness.SOURCE_ROOT, "contrib", "zabbix", "seatmeter_zabbix_template.yaml")
+        path = os.path.join(harness.SOURCE_ROOT, "contrib", "zabbix", "seatmeter_by_http.yaml")
         with open(path) as f:
             text = f.read()
         self.assertIn("version: '6.0'", text)

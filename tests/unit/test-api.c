@@ -153,16 +153,18 @@ static void test_names(void **state)
         assert_false(api_handles("/assets/app.js"));
 }
 
-/* Runs one request and returns the parsed JSON body (or NULL for non-JSON), checking the status. */
-static json_t *request(Query *qq, const char *path, const ApiArg *args, size_t n_args, unsigned status,
-                       ApiResponse *ret)
+/* Runs one request at now_ms (with a Zabbix max age, 0: the default) and returns the parsed JSON body (or
+ * NULL for non-JSON), checking the status. */
+static json_t *request_at(Query *qq, const char *path, int64_t now_ms, int64_t zabbix_max_age_ms,
+                          const ApiArg *args, size_t n_args, unsigned status, ApiResponse *ret)
 {
         ApiRequest req = {
                 .method = "GET",
                 .path = path,
                 .args = args,
                 .n_args = n_args,
-                .now_ms = TESTDB_T0 + 10000,
+                .now_ms = now_ms,
+                .zabbix_max_age_ms = zabbix_max_age_ms,
         };
         json_error_t err;
         json_t *j;
@@ -180,6 +182,12 @@ static json_t *request(Query *qq, const char *path, const ApiArg *args, size_t n
         if (status >= 400)
                 assert_true(json_is_string(json_object_get(j, "error")));
         return j;
+}
+
+static json_t *request(Query *qq, const char *path, const ApiArg *args, size_t n_args, unsigned status,
+                       ApiResponse *ret)
+{
+        return request_at(qq, path, TESTDB_T0 + 10000, 0, args, n_args, status, ret);
 }
 
 static void check(Query *qq, const char *path, const ApiArg *args, size_t n_args, unsigned status)
@@ -336,12 +344,145 @@ static void test_errors(void **state)
         }
 }
 
+/* Zabbix stores a JSON null as the text "null" and the numeric item fails: no null anywhere. */
+static void assert_no_null(json_t *j)
+{
+        const char *key;
+        json_t *v;
+        size_t i;
+
+        assert_false(json_is_null(j));
+        if (json_is_object(j))
+                json_object_foreach(j, key, v) assert_no_null(v);
+        else if (json_is_array(j))
+                json_array_foreach(j, i, v) assert_no_null(v);
+}
+
+/* GETs a Zabbix route at now_ms, checks that no value is null, and returns the object. */
+static json_t *zabbix_get(Query *qq, const char *path, int64_t now_ms, int64_t max_age_ms)
+{
+        ApiResponse r;
+        json_t *j = request_at(qq, path, now_ms, max_age_ms, NULL, 0, 200, &r);
+
+        api_response_done(&r);
+        assert_no_null(j);
+        return j;
+}
+
+static void test_zabbix(void **state)
+{
+        /* lxc-1's newest sample: T0 + 9000 on its clock, 3 ms behind the daemon's (offset -3). */
+        const int64_t newest = TESTDB_T0 + 9000 - 3;
+        sqlite3 *w = NULL;
+        json_t *j;
+
+        /* Fresh: every known value, the unknown ones (net_rx_bps, swap_bytes) left out. */
+        j = zabbix_get(q, "/api/v1/zabbix/agents/lxc-1", newest + 1000, 0);
+        assert_int_equal(json_integer_value(json_object_get(j, "fresh")), 1);
+        assert_int_equal(json_integer_value(json_object_get(j, "connected")), 1);
+        assert_int_equal(json_integer_value(json_object_get(j, "users")), 9);
+        assert_int_equal(json_integer_value(json_object_get(j, "time_ms")), TESTDB_T0 + 9000);
+        assert_true(fabs(json_real_value(json_object_get(j, "cpu_ratio")) - 0.19) < 1e-12);
+        assert_true(json_real_value(json_object_get(j, "cpu_usage_seconds")) == 10.0);
+        assert_true(json_real_value(json_object_get(j, "sample_age_s")) == 1.0);
+        assert_int_equal(json_integer_value(json_object_get(j, "oom_kills")), 0);
+        assert_null(json_object_get(j, "net_rx_bps"));
+        assert_null(json_object_get(j, "swap_bytes"));
+        assert_null(json_object_get(j, "throttled_ratio"));
+        json_decref(j);
+
+        /* 60 s old is still current; a millisecond more is stale by default: the sample's values go, what
+         * tells its age stays. */
+        j = zabbix_get(q, "/api/v1/zabbix/agents/lxc-1", newest + 60000, 0);
+        assert_int_equal(json_integer_value(json_object_get(j, "fresh")), 1);
+        json_decref(j);
+        j = zabbix_get(q, "/api/v1/zabbix/agents/lxc-1", newest + 60001, 0);
+        assert_int_equal(json_integer_value(json_object_get(j, "fresh")), 0);
+        assert_int_equal(json_integer_value(json_object_get(j, "time_ms")), TESTDB_T0 + 9000);
+        assert_true(json_real_value(json_object_get(j, "sample_age_s")) == 60.001);
+        assert_true(json_real_value(json_object_get(j, "effective_cpus")) == 1.5);
+        for (const char *const *k =
+                     (const char *const[]){"cpu_ratio", "cpu_cores", "memory_bytes", "users",
+                                           "cpu_usage_seconds", "io_read_bytes", "oom_kills", NULL};
+             *k; k++)
+                assert_null(json_object_get(j, *k));
+        json_decref(j);
+        /* The max age is a setting. */
+        j = zabbix_get(q, "/api/v1/zabbix/agents/lxc-1", newest + 60001, 120000);
+        assert_int_equal(json_integer_value(json_object_get(j, "fresh")), 1);
+        assert_non_null(json_object_get(j, "cpu_ratio"));
+        json_decref(j);
+        j = zabbix_get(q, "/api/v1/zabbix/agents/lxc-1", newest + 5001, 5000);
+        assert_int_equal(json_integer_value(json_object_get(j, "fresh")), 0);
+        json_decref(j);
+
+        /* Nothing known at all: no sample, no limits, no virt text left as null. */
+        j = zabbix_get(q, "/api/v1/zabbix/agents/kvm-2", newest, 0);
+        assert_int_equal(json_integer_value(json_object_get(j, "fresh")), 0);
+        assert_int_equal(json_integer_value(json_object_get(j, "connected")), 0);
+        assert_null(json_object_get(j, "time_ms"));
+        assert_null(json_object_get(j, "effective_cpus"));
+        assert_null(json_object_get(j, "bbb"));
+        json_decref(j);
+
+        /* Discovery: every agent, {#BBB} empty where it has no server. */
+        j = zabbix_get(q, "/api/v1/zabbix/discovery", newest, 0);
+        assert_int_equal(json_array_size(j), 2);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "{#BBB}")), "");
+        json_decref(j);
+
+        /* BBB servers: a discovery of their names; counts while the last successful poll is fresh. */
+        j = zabbix_get(q, "/api/v1/zabbix/bbb", newest, 0);
+        assert_int_equal(json_array_size(j), 2);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "{#BBB}")), "bbb1");
+        json_decref(j);
+        assert_int_equal(sqlite3_open(db.path, &w), SQLITE_OK);
+        testdb_exec(w, "UPDATE bbb_servers SET last_ok_ms = 1700000009000 WHERE name = 'bbb1'");
+        testdb_exec(w, "UPDATE bbb_servers SET up = 0, last_poll_ms = 1700000009000, "
+                       "error = 'connect timeout' WHERE name = 'bbb2'");
+        sqlite3_close(w);
+        j = zabbix_get(q, "/api/v1/zabbix/bbb/bbb1", TESTDB_T0 + 10000, 0);
+        assert_int_equal(json_integer_value(json_object_get(j, "up")), 1);
+        assert_int_equal(json_integer_value(json_object_get(j, "fresh")), 1);
+        assert_int_equal(json_integer_value(json_object_get(j, "poll_error")), 0);
+        assert_string_equal(json_string_value(json_object_get(j, "error")), "");
+        assert_int_equal(json_integer_value(json_object_get(j, "participants")), 40);
+        assert_int_equal(json_integer_value(json_object_get(j, "meetings")), 2);
+        assert_int_equal(json_integer_value(json_object_get(j, "video")), 3);
+        json_decref(j);
+        j = zabbix_get(q, "/api/v1/zabbix/bbb/bbb1", TESTDB_T0 + 9000 + 60001, 0);
+        assert_int_equal(json_integer_value(json_object_get(j, "fresh")), 0);
+        assert_null(json_object_get(j, "participants"));
+        json_decref(j);
+        j = zabbix_get(q, "/api/v1/zabbix/bbb/bbb2", TESTDB_T0 + 10000, 0);
+        assert_int_equal(json_integer_value(json_object_get(j, "up")), 0);
+        assert_int_equal(json_integer_value(json_object_get(j, "poll_error")), 1);
+        assert_string_equal(json_string_value(json_object_get(j, "error")), "connect timeout");
+        assert_null(json_object_get(j, "participants"));
+        json_decref(j);
+        check(q, "/api/v1/zabbix/bbb/nope", NULL, 0, 404);
+        check(q, "/api/v1/zabbix/bbb/bbb1/x", NULL, 0, 404);
+
+        /* The daemon's health: the database read, and answered (db_ok 0) without a database. */
+        j = zabbix_get(q, "/api/v1/zabbix/daemon", newest, 0);
+        assert_int_equal(json_integer_value(json_object_get(j, "db_ok")), 1);
+        assert_int_equal(json_integer_value(json_object_get(j, "agents")), 2);
+        assert_true(json_is_integer(json_object_get(j, "samples_stored")));
+        assert_true(json_is_integer(json_object_get(j, "store_commit_errors")));
+        json_decref(j);
+        j = zabbix_get(NULL, "/api/v1/zabbix/daemon", newest, 0);
+        assert_int_equal(json_integer_value(json_object_get(j, "db_ok")), 0);
+        assert_null(json_object_get(j, "agents"));
+        json_decref(j);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_step),          cmocka_unit_test(test_plan),
                 cmocka_unit_test(test_format_double), cmocka_unit_test(test_names),
                 cmocka_unit_test(test_routes),        cmocka_unit_test(test_errors),
+                cmocka_unit_test(test_zabbix),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
