@@ -504,6 +504,8 @@ static int send_hello(Run *run)
         if (!w)
                 return -ENOMEM;
         convert_hello(&info, &run->last, w);
+        w->hello.has_stream = true;
+        w->hello.stream = spool_stream(run->spool);
         f.msg_case = SEATMETER__FRAME__MSG_HELLO;
         f.hello = &w->hello;
         size = frame_encoded_size(&f);
@@ -559,13 +561,13 @@ static void on_welcome(Run *run, const Seatmeter__Welcome *w)
         run->down_logged = false;
         free(run->refusal);
         run->refusal = NULL;
-        log_info("Connected to %s as '%s'; daemon has samples up to %" PRIi64 ", %zu spooled to send.",
-                 run->cfg.connect, run->cfg.id, w->has_last_time_ms ? w->last_time_ms : 0,
-                 spool_count(run->spool));
+        log_info("Connected to %s as '%s'; daemon has samples up to seq %" PRIu64 ", %zu spooled to send.",
+                 run->cfg.connect, run->cfg.id, w->has_last_seq ? w->last_seq : 0, spool_count(run->spool));
 
-        /* Resume after what the daemon already stored. */
-        if (w->has_last_time_ms && w->last_time_ms > 0) {
-                r = spool_ack(run->spool, true, w->last_time_ms, false, 0);
+        /* Resume after what the daemon already stored of this spool's stream: by sequence number only
+         * (Welcome.last_time_ms, which older daemons send, is ignored: a clock may have run ahead). */
+        if (w->has_last_seq && w->last_seq > 0) {
+                r = spool_ack(run->spool, w->last_seq);
                 if (r < 0)
                         log_warning_errno(r, "Failed to record the daemon's position in the spool file: %m");
         }
@@ -582,7 +584,9 @@ static void on_ack(Run *run, const Seatmeter__Ack *a)
 {
         int r;
 
-        r = spool_ack(run->spool, a->has_up_to_time_ms, a->up_to_time_ms, a->has_up_to_seq, a->up_to_seq);
+        if (!a->has_up_to_seq)
+                return;
+        r = spool_ack(run->spool, a->up_to_seq);
         if (r < 0 && !run->file_error_logged) {
                 log_warning_errno(r, "Failed to record an Ack in the spool file: %m");
                 run->file_error_logged = true;

@@ -5,6 +5,8 @@
  * endian; body = u8 type + fields:
  *   SAMPLE (1): u64 seq, i64 time_ms, packed Sample
  *   CUT    (2): u64 cut_seq (every sample up to it has left the spool), u64 last_seq
+ *   STREAM (3): u64 stream id (random, nonzero; written when the file is created or first opened by an
+ *               agent that knows streams, and again at each rewrite)
  * Dropping the oldest samples when full is not written down: replaying applies the same bounds and
  * drops the same samples again. */
 
@@ -12,6 +14,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -22,6 +25,8 @@
 #define REC_HEADER 8
 #define REC_SAMPLE 1
 #define REC_CUT 2
+#define REC_STREAM 3
+#define REC_STREAM_SIZE (1 + 8)
 #define REC_SAMPLE_FIXED (1 + 8 + 8)
 #define REC_CUT_SIZE (1 + 8 + 8)
 #define REC_BODY_MAX (REC_SAMPLE_FIXED + SPOOL_RECORD_MAX)
@@ -43,6 +48,7 @@ struct Spool {
         uint64_t dropped;
         uint64_t last_seq;
         uint64_t cut_seq;
+        uint64_t stream;
 
         char *path;
         int fd, lock_fd;
@@ -130,6 +136,11 @@ size_t spool_bytes(const Spool *s)
 uint64_t spool_dropped(const Spool *s)
 {
         return s->dropped;
+}
+
+uint64_t spool_stream(const Spool *s)
+{
+        return s->stream;
 }
 
 uint64_t spool_last_seq(const Spool *s)
@@ -309,6 +320,15 @@ static int write_cut(Spool *s)
         return write_record(s, body, sizeof(body), NULL, 0);
 }
 
+static int write_stream(Spool *s)
+{
+        uint8_t body[REC_STREAM_SIZE];
+
+        body[0] = REC_STREAM;
+        put_u64(body + 1, s->stream);
+        return write_record(s, body, sizeof(body), NULL, 0);
+}
+
 static int fsync_parent(const char *path)
 {
         _cleanup_free_ char *copy = strdup(path);
@@ -346,6 +366,14 @@ static int compact(Spool *s)
 
         memcpy(buf, SPOOL_MAGIC, SPOOL_MAGIC_SIZE);
         used = SPOOL_MAGIC_SIZE;
+        {
+                uint8_t *p = buf + used;
+                p[REC_HEADER] = REC_STREAM;
+                put_u64(p + REC_HEADER + 1, s->stream);
+                put_u32(p, REC_STREAM_SIZE);
+                put_u32(p + 4, crc32c(p + REC_HEADER, REC_STREAM_SIZE));
+                used += REC_HEADER + REC_STREAM_SIZE;
+        }
         {
                 uint8_t *p = buf + used;
                 p[REC_HEADER] = REC_CUT;
@@ -448,7 +476,7 @@ int spool_append(Spool *s, uint64_t seq, int64_t time_ms, const void *data, size
         return maybe_compact(s);
 }
 
-int spool_ack(Spool *s, bool has_time, int64_t up_to_time_ms, bool has_seq, uint64_t up_to_seq)
+int spool_ack(Spool *s, uint64_t up_to_seq)
 {
         int removed = 0, r;
 
@@ -457,7 +485,7 @@ int spool_ack(Spool *s, bool has_time, int64_t up_to_time_ms, bool has_seq, uint
         while (s->count > 0) {
                 const Item *it = item_at(s, 0);
 
-                if (!((has_time && it->time_ms <= up_to_time_ms) || (has_seq && it->seq <= up_to_seq)))
+                if (it->seq > up_to_seq)
                         break;
                 s->cut_seq = it->seq;
                 drop_front(s);
@@ -553,7 +581,8 @@ static int replay(Spool *s, uint64_t file_size)
                                 s->replay_head++;
                         s->cut_seq = MAX(s->cut_seq, cut);
                         s->last_seq = MAX(s->last_seq, MAX(last, cut));
-                }
+                } else if (body[0] == REC_STREAM && len == REC_STREAM_SIZE && get_u64(body + 1) != 0)
+                        s->stream = get_u64(body + 1);
                 /* Unknown record types are skipped: a newer agent may write more kinds. */
                 off += REC_HEADER + len;
         }
@@ -631,6 +660,21 @@ static int open_file(Spool *s)
         return maybe_compact(s);
 }
 
+static int random_stream(uint64_t *ret)
+{
+        uint64_t v = 0;
+
+        while (v == 0) {
+                ssize_t n = getrandom(&v, sizeof v, 0);
+                if (n < 0 && errno != EINTR)
+                        return negative_errno();
+                if (n >= 0 && n != (ssize_t)sizeof v)
+                        return -EIO;
+        }
+        *ret = v;
+        return 0;
+}
+
 int spool_open(const char *path, size_t max_samples, size_t max_bytes, Spool **ret)
 {
         _cleanup_(spool_freep) Spool *s = NULL;
@@ -659,6 +703,17 @@ int spool_open(const char *path, size_t max_samples, size_t max_bytes, Spool **r
                 if (!s->path)
                         return -ENOMEM;
                 r = open_file(s);
+                if (r < 0)
+                        return r;
+        }
+        if (s->stream == 0) {
+                /* A new spool, or one written before streams: a stream of its own from now on. */
+                r = random_stream(&s->stream);
+                if (r < 0)
+                        return r;
+                r = write_stream(s);
+                if (r >= 0)
+                        r = spool_sync(s);
                 if (r < 0)
                         return r;
         }

@@ -43,10 +43,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Spool *, spool_free)
  * memory all the same (the file stays consistent: a partial record is cut off again). */
 int spool_append(Spool *s, uint64_t seq, int64_t time_ms, const void *data, size_t size);
 
-/* Removes the samples at the front acknowledged by the daemon: those with time_ms <= up_to_time_ms
- * (when has_time) or seq <= up_to_seq (when has_seq). Returns how many left, or the -errno of writing
- * the file (they are removed from memory all the same). */
-int spool_ack(Spool *s, bool has_time, int64_t up_to_time_ms, bool has_seq, uint64_t up_to_seq);
+/* Removes the samples at the front acknowledged by the daemon: those with seq <= up_to_seq. Never by
+ * time: a clock that ran ahead would make a time cover samples never sent. Returns how many left, or
+ * the -errno of writing the file (they are removed from memory all the same). */
+int spool_ack(Spool *s, uint64_t up_to_seq);
 
 /* Raises the last sequence number used (the daemon reported a newer one), so the next sample is above
  * it. Returns 0 or the -errno of writing the file. */
@@ -59,6 +59,10 @@ size_t spool_count(const Spool *s);
 size_t spool_bytes(const Spool *s);      /* packed bytes held in memory */
 uint64_t spool_dropped(const Spool *s);  /* samples dropped because the spool was full (this process) */
 uint64_t spool_last_seq(const Spool *s); /* highest sequence number ever appended or bumped to */
+/* The spool's stream id: random and nonzero, made with the spool file (or at the first open by this
+ * version) and kept in it; with the sequence number it names each sample for the daemon. A memory-only
+ * spool gets a new one each time. */
+uint64_t spool_stream(const Spool *s);
 uint64_t spool_file_size(const Spool *s);
 unsigned spool_compactions(const Spool *s);
 uint64_t spool_torn_bytes(const Spool *s); /* cut off the tail of the file when it was opened */

@@ -79,8 +79,7 @@ struct Conn {
         int64_t clock_offset_ms;
 
         bool unacked;         /* samples handled since the last commit */
-        int64_t acked_time_ms; /* what the next Ack says: highest sane time and sequence number seen */
-        uint64_t acked_seq;
+        uint64_t acked_seq;   /* what the next Ack says: highest sequence number seen */
         bool invalid_logged;
         uint64_t n_samples;
 };
@@ -350,6 +349,7 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
         info.transport = transport_names[c->transport];
         info.bbb = c->bbb[0] ? c->bbb : NULL;
         info.clock_offset_ms = c->clock_offset_ms;
+        info.stream = h->has_stream ? h->stream : 0;
         info.now_ms = w.clock_ms;
         r = store_agent_hello(in->store, &info, &last_time_ms, &last_seq);
         if (r < 0) {
@@ -363,13 +363,13 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
         STATS_ADD(agents_connected, 1);
         log_agent(LOG_INFO, 0, c->id,
                   "Agent '%s' connected over %s (%s), host '%s', clock offset %" PRIi64 " ms, resuming after "
-                  "time %" PRIi64 " seq %" PRIu64 ".",
+                  "seq %" PRIu64 " of stream %016" PRIx64 " (newest stored time %" PRIi64 ").",
                   c->id, transport_names[c->transport], c->peer, strempty(h->hostname), c->clock_offset_ms,
-                  last_time_ms, last_seq);
+                  last_seq, info.stream, last_time_ms);
 
-        w.has_accepted = w.has_clock_ms = w.has_last_time_ms = w.has_last_seq = w.has_protocol_version = true;
+        /* Only the sequence number: a time the agent would drop by can come from a wrong clock. */
+        w.has_accepted = w.has_clock_ms = w.has_last_seq = w.has_protocol_version = true;
         w.accepted = true;
-        w.last_time_ms = last_time_ms;
         w.last_seq = last_seq;
         w.protocol_version = FRAME_PROTOCOL_VERSION;
         f.msg_case = SEATMETER__FRAME__MSG_WELCOME;
@@ -445,19 +445,18 @@ static int conn_handle_sample(Conn *c, const Seatmeter__Sample *s, int64_t now)
                 log_agent(LOG_ERR, r, c->id, "Failed to store a sample of '%s': %m", c->id);
                 conn_close(c, "storage error");
                 return r;
-        } else if (r > 0)
+        } else if (r > 0) {
                 STATS_INC(samples_stored);
-        else
+                if (r == 2)
+                        STATS_INC(samples_time_shifted);
+        } else
                 STATS_INC(samples_duplicate);
 
         /* Rejected and duplicate samples are acknowledged too: they need no resend. The agent drops what
-         * an Ack covers by time or by sequence number; an absurd time must not move the time mark (a
-         * sample ten years ahead would acknowledge every later one), so such a sample is covered by its
-         * sequence number only. */
+         * an Ack covers by sequence number only: no time, which a clock running ahead could make cover
+         * samples never sent. */
         if (s->has_seq && s->seq > c->acked_seq)
                 c->acked_seq = s->seq;
-        if (sample_time_is_sane(c, s, now) && s->time_ms > c->acked_time_ms)
-                c->acked_time_ms = s->time_ms;
         c->unacked = true;
         return 0;
 }
@@ -622,8 +621,7 @@ int ingest_commit(Ingest *in)
                 next = c->next;
                 if (!c->unacked || c->state != CONN_ACCEPTED)
                         continue;
-                a.has_up_to_time_ms = a.has_up_to_seq = true;
-                a.up_to_time_ms = c->acked_time_ms;
+                a.has_up_to_seq = true;
                 a.up_to_seq = c->acked_seq;
                 f.msg_case = SEATMETER__FRAME__MSG_ACK;
                 f.ack = &a;

@@ -395,7 +395,11 @@ static void write_daemon_families(FILE *f)
         write_stat(f, "ingest_samples_stored_total", "counter", "Samples committed to the database.",
                    STATS_GET(samples_stored));
         write_stat(f, "ingest_samples_duplicate_total", "counter",
-                   "Resent samples that were already stored.", STATS_GET(samples_duplicate));
+                   "Resent samples (sequence number already stored), not stored again.",
+                   STATS_GET(samples_duplicate));
+        write_stat(f, "ingest_samples_time_shifted_total", "counter",
+                   "New samples whose time was taken (a clock that went back), stored at the next free ms.",
+                   STATS_GET(samples_time_shifted));
         write_stat(f, "ingest_samples_rejected_total", "counter", "Samples refused for absurd values.",
                    STATS_GET(samples_rejected));
         write_stat(f, "ingest_hellos_refused_total", "counter", "Agent connections refused at hello.",

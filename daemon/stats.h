@@ -10,7 +10,8 @@ typedef struct DaemonStats {
         atomic_uint_fast64_t frames_received;
         atomic_uint_fast64_t samples_received;
         atomic_uint_fast64_t samples_stored;      /* new rows committed */
-        atomic_uint_fast64_t samples_duplicate;   /* resends already stored */
+        atomic_uint_fast64_t samples_duplicate;   /* resends (sequence number already stored or pending) */
+        atomic_uint_fast64_t samples_time_shifted; /* stored at the next free millisecond (clock went back) */
         atomic_uint_fast64_t samples_rejected;    /* absurd values */
         atomic_uint_fast64_t hellos_refused;
         atomic_uint_fast64_t protocol_errors;     /* bad frames, garbage, oversized */

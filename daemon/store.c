@@ -127,6 +127,15 @@ typedef struct LimitsCopy {
         char cpuset[STORE_CPUSET_MAX + 1];
 } LimitsCopy;
 
+/* One spool stream of an agent: every sample up to seq is stored or pending, up to committed on disk. */
+typedef struct StreamPos {
+        uint64_t stream;
+        uint64_t seq;
+        uint64_t committed;
+} StreamPos;
+
+#define STORE_STREAMS_CACHED 4
+
 typedef struct StoreAgent {
         char id[STORE_ID_MAX + 1];
         int64_t num; /* agents.num */
@@ -135,6 +144,10 @@ typedef struct StoreAgent {
         Prev prev;              /* newest sample, stored or pending */
         uint64_t newest_seq;
         double effective_cpus;  /* current limit, NAN unknown */
+
+        /* Sequence positions of the streams seen lately; streams[cur] is the one samples belong to. */
+        StreamPos streams[STORE_STREAMS_CACHED];
+        unsigned n_streams, cur;
 
         int64_t agg_time_ms;    /* agents.agg_time_ms as committed */
 
@@ -198,6 +211,8 @@ typedef enum StmtId {
         STMT_RETAIN_SAMPLES,
         STMT_RETAIN_TRENDS,
         STMT_RETAIN_POLLS,
+        STMT_STREAM_GET,
+        STMT_STREAM_SET,
         STMT_BEGIN,
         STMT_COMMIT,
         STMT_ROLLBACK,
@@ -211,6 +226,9 @@ static const char *const stmt_sql[_STMT_MAX] = {
                 " anon_bytes, swap_bytes, cpu_usage_usec, cpu_throttled_usec, io_read_bytes, io_write_bytes,"
                 " net_rx_bytes, net_tx_bytes, oom_kills, cpu_nr_periods, cpu_nr_throttled)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [STMT_STREAM_GET] = "SELECT last_seq FROM streams WHERE agent = ? AND stream = ?",
+        [STMT_STREAM_SET] = "INSERT INTO streams (agent, stream, last_seq) VALUES (?, ?, ?)"
+                            " ON CONFLICT (agent, stream) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
         [STMT_SAMPLE_EXISTS] = "SELECT 1 FROM samples WHERE agent = ? AND time_ms = ?",
         [STMT_SAMPLE_BEFORE] =
                 "SELECT time_ms, cpu_usage_usec, cpu_throttled_usec, io_read_bytes, io_write_bytes, net_rx_bytes,"
@@ -954,6 +972,69 @@ static void limits_copy(const Seatmeter__Limits *l, LimitsCopy *ret)
                 (void)snprintf(ret->cpuset, sizeof(ret->cpuset), "%s", l->cpuset);
 }
 
+/* Makes stream the one agent a's samples belong to, loading its position from the database when it is
+ * not cached. A cached stream whose samples all are committed makes room. Returns 0, -ENOBUFS when
+ * every cached stream has pending samples (commit first), or -errno. */
+static int agent_select_stream(Store *s, StoreAgent *a, uint64_t stream)
+{
+        sqlite3_stmt *st;
+        uint64_t seq = 0;
+        unsigned slot;
+        int rc;
+
+        for (unsigned i = 0; i < a->n_streams; i++)
+                if (a->streams[i].stream == stream) {
+                        a->cur = i;
+                        return 0;
+                }
+
+        st = s->stmt[STMT_STREAM_GET];
+        sqlite3_bind_int64(st, 1, a->num);
+        sqlite3_bind_int64(st, 2, (int64_t)stream);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                seq = (uint64_t)MAX(sqlite3_column_int64(st, 0), 0);
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return store_errno(rc);
+
+        if (a->n_streams < STORE_STREAMS_CACHED)
+                slot = a->n_streams++;
+        else {
+                slot = STORE_STREAMS_CACHED;
+                for (unsigned i = 0; i < a->n_streams; i++)
+                        if (a->streams[i].seq == a->streams[i].committed) {
+                                slot = i;
+                                break;
+                        }
+                if (slot == STORE_STREAMS_CACHED)
+                        return -ENOBUFS;
+        }
+        a->streams[slot] = (StreamPos){ .stream = stream, .seq = seq, .committed = seq };
+        a->cur = slot;
+        return 0;
+}
+
+static int write_streams(Store *s, const StoreAgent *a)
+{
+        sqlite3_stmt *st = s->stmt[STMT_STREAM_SET];
+        int r;
+
+        for (unsigned i = 0; i < a->n_streams; i++) {
+                const StreamPos *p = &a->streams[i];
+
+                if (p->seq == p->committed)
+                        continue;
+                sqlite3_bind_int64(st, 1, a->num);
+                sqlite3_bind_int64(st, 2, (int64_t)p->stream);
+                sqlite3_bind_int64(st, 3, (int64_t)p->seq);
+                r = stmt_exec(st);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_time_ms, uint64_t *ret_last_seq)
 {
         const Seatmeter__Hello *h;
@@ -969,7 +1050,7 @@ int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_ti
         };
         StoreAgent *a;
         sqlite3_stmt *st;
-        int64_t last_time = 0, last_seq = 0;
+        int64_t last_time = 0;
         int rc, r;
 
         assert(s);
@@ -1019,15 +1100,16 @@ int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_ti
         r = agent_get(s, info->id, &a);
         if (r < 0)
                 return r;
+        r = agent_select_stream(s, a, info->stream);
+        if (r < 0)
+                return r;
 
         /* The newest committed sample (agents.last_time_ms may lag by one aggregate interval). */
         st = s->stmt[STMT_SAMPLE_NEWEST];
         sqlite3_bind_int64(st, 1, a->num);
         rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        if (rc == SQLITE_ROW)
                 last_time = sqlite3_column_int64(st, 0);
-                last_seq = sqlite3_column_int64(st, 1 + _C_MAX);
-        }
         sqlite3_reset(st);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
                 return store_errno(rc);
@@ -1038,7 +1120,7 @@ int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_ti
         if (ret_last_time_ms)
                 *ret_last_time_ms = last_time;
         if (ret_last_seq)
-                *ret_last_seq = (uint64_t)MAX(last_seq, 0);
+                *ret_last_seq = a->streams[a->cur].committed;
         return 0;
 }
 
@@ -1317,9 +1399,11 @@ static int lookup_older(Store *s, StoreAgent *a, int64_t time_ms, Prev *ret_prev
 int store_add_sample(Store *s, const char *id, const Seatmeter__Sample *sample, int users)
 {
         StoreAgent *a;
+        StreamPos *stream;
         Prev older;
         const Prev *prev;
         Row *row;
+        int64_t time_ms;
         bool in_order;
         int r;
 
@@ -1330,26 +1414,47 @@ int store_add_sample(Store *s, const char *id, const Seatmeter__Sample *sample, 
         r = store_sample_check(sample, now_ms(), NULL);
         if (r < 0)
                 return r;
+        if (!sample->has_seq)
+                return -EINVAL;
         if (s->n_rows >= STORE_PENDING_MAX)
                 return -ENOBUFS;
+        time_ms = sample->time_ms;
 
         r = agent_get(s, id, &a);
         if (r < 0)
                 return r;
+        if (a->n_streams == 0) {
+                r = agent_select_stream(s, a, 0);
+                if (r < 0)
+                        return r;
+        }
+        stream = &a->streams[a->cur];
 
-        in_order = !a->prev.valid || sample->time_ms > a->prev.time_ms;
-        if (in_order)
-                prev = &a->prev;
-        else {
-                if (sample->time_ms == a->prev.time_ms)
-                        return 0;
-                r = lookup_older(s, a, sample->time_ms, &older);
-                if (r != 0)
-                        return r > 0 ? 0 : r;
-                prev = &older;
-                /* Older than what the aggregates claim complete: flush them with this sample's commit. */
-                if (sample->time_ms <= a->agg_time_ms)
-                        s->force_agg = true;
+        /* A resend, or out of order: each (agent, stream, seq) is stored once, whatever its time says. */
+        if (sample->seq <= stream->seq)
+                return 0;
+
+        /* A new sample whose time is taken already (the agent's clock went back, or stood still): the
+         * row key is (agent, time), so it moves to the next free millisecond rather than being lost. */
+        for (unsigned i = 0;; i++) {
+                in_order = !a->prev.valid || time_ms > a->prev.time_ms;
+                if (in_order) {
+                        prev = &a->prev;
+                        break;
+                }
+                r = time_ms == a->prev.time_ms ? 1 : lookup_older(s, a, time_ms, &older);
+                if (r < 0)
+                        return r;
+                if (r == 0) {
+                        prev = &older;
+                        /* Older than what the aggregates claim complete: flush them with this commit. */
+                        if (time_ms <= a->agg_time_ms)
+                                s->force_agg = true;
+                        break;
+                }
+                if (i >= STORE_TIME_SHIFT_MAX)
+                        return -EEXIST;
+                time_ms++;
         }
 
         if (s->n_rows == s->alloc_rows) {
@@ -1373,7 +1478,7 @@ int store_add_sample(Store *s, const char *id, const Seatmeter__Sample *sample, 
 
         row = &s->rows[s->n_rows];
         *row = (Row){
-                .time_ms = sample->time_ms,
+                .time_ms = time_ms,
                 .seq = u64_or_none(sample->has_seq, sample->seq),
                 .users = users,
                 .next = NONE,
@@ -1426,7 +1531,8 @@ int store_add_sample(Store *s, const char *id, const Seatmeter__Sample *sample, 
                 a->newest_seq = (uint64_t)row->seq;
                 a->newest_dirty = true;
         }
-        return 1;
+        stream->seq = sample->seq;
+        return time_ms == sample->time_ms ? 1 : 2;
 }
 
 /* Folds the committed samples after each agent's watermark (agents.agg_time_ms) into the deltas and
@@ -1722,8 +1828,11 @@ int store_commit(Store *s)
         qsort(s->dirty, s->n_dirty, sizeof(s->dirty[0]), cmp_agent_num);
 
         r = stmt_exec(s->stmt[STMT_BEGIN]);
-        for (size_t i = 0; r >= 0 && i < s->n_dirty; i++)
+        for (size_t i = 0; r >= 0 && i < s->n_dirty; i++) {
                 r = write_rows(s, s->dirty[i]);
+                if (r >= 0)
+                        r = write_streams(s, s->dirty[i]);
+        }
         for (size_t i = 0; r >= 0 && i < s->n_dirty; i++)
                 r = write_limits(s, s->dirty[i]);
         for (size_t i = 0; r >= 0 && flush && i < s->n_dirty; i++) {
@@ -1748,6 +1857,8 @@ int store_commit(Store *s)
 
                 publish_newest(s, a);
                 agent_clear_rows(a);
+                for (unsigned j = 0; j < a->n_streams; j++)
+                        a->streams[j].committed = a->streams[j].seq;
                 if (flush) {
                         agent_clear_aggs(a);
                         a->agg_time_ms = MAX(a->agg_time_ms, a->prev.time_ms);

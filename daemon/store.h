@@ -27,6 +27,7 @@ typedef struct Store Store;
 #define STORE_SHORT_TEXT_MAX 64                  /* machine id, cgroup mode, agent version, transport */
 #define STORE_USERS_MAX 1000000                  /* participants of one BBB server */
 #define STORE_BBB_COUNT_MAX 100000000            /* any count of one poll */
+#define STORE_TIME_SHIFT_MAX 1000                /* ms a new sample may move to a free time (see below) */
 #define STORE_ERROR_MAX 1024                     /* a poll's error text is cut to this many bytes */
 #define STORE_AGENTS_MAX 65536                   /* agents kept in memory */
 #define STORE_PENDING_MAX 262144                 /* samples added and not yet committed */
@@ -53,6 +54,7 @@ typedef struct StoreAgentInfo {
         const char *transport;  /* "unix", "tcp", "vsock" */
         const char *bbb;        /* configured BBB server name or NULL */
         int64_t clock_offset_ms; /* daemon clock - agent clock */
+        uint64_t stream;         /* the agent's spool stream (Hello.stream), 0 when it names none */
         int64_t now_ms;
 } StoreAgentInfo;
 
@@ -75,20 +77,27 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free)
 /* Marks every agent disconnected (daemon start). */
 int store_reset_connected(Store *s);
 
-/* Records a Hello: upserts the agent row, marks it connected, returns the newest stored timestamp and
- * sequence number for it (0 when none): of committed samples only, so what the agent drops after the
- * Welcome is on disk. -EINVAL for a bad id or an absurd Hello (store_hello_check()). */
+/* Records a Hello: upserts the agent row, marks it connected, makes info->stream the stream its next
+ * samples belong to, and returns the newest stored timestamp (for the log only) and the sequence number
+ * up to which that stream is committed (0 when none): what the agent may drop from its spool. -EINVAL
+ * for a bad id or an absurd Hello (store_hello_check()), -ENOBUFS when the agent has pending samples in
+ * too many streams (commit first). */
 int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_time_ms, uint64_t *ret_last_seq);
 int store_agent_disconnected(Store *s, const char *id, int64_t now_ms);
 
-/* Adds one sample of agent id to the batch of the next commit. users is the participant count of the
- * agent's BBB server at that moment, or -1 when unknown. Rates are derived from the previous sample of
- * the same agent (counter resets give no rate for that interval); trends and curve aggregates are
- * updated. Returns 1 when stored, 0 when (agent, time_ms) was already stored or is pending (a resend),
- * -EINVAL for absurd values (nothing stored), -ENOBUFS when STORE_PENDING_MAX samples wait already
- * (commit first), other -errno on failure. The batch lives in memory, so a full disk shows at the
- * commit, not here. An id never seen by store_agent_hello() gets an agents row of its own (virt
- * 'unknown'). */
+/* Adds one sample of agent id to the batch of the next commit, in the stream of the agent's last Hello
+ * (stream 0 without one). users is the participant count of the agent's BBB server at that moment, or
+ * -1 when unknown. Rates are derived from the previous sample of the same agent by time (counter resets
+ * give no rate for that interval); trends and curve aggregates are updated.
+ * Resends are recognised by sequence number alone: a sample whose seq is not above the newest of its
+ * stream (stored or pending) is a resend or out of order and is not stored. The time is never used for
+ * that; a new sample whose (agent, time_ms) is taken (a clock that went back) is stored at the next free
+ * millisecond, at most STORE_TIME_SHIFT_MAX later.
+ * Returns 1 when stored, 2 when stored at a shifted time, 0 when not stored (a resend), -EINVAL for
+ * absurd values or a missing seq (nothing stored), -EEXIST when no free time was found, -ENOBUFS when
+ * STORE_PENDING_MAX samples wait already (commit first), other -errno on failure. The batch lives in
+ * memory, so a full disk shows at the commit, not here. An id never seen by store_agent_hello() gets an
+ * agents row of its own (virt 'unknown'). */
 int store_add_sample(Store *s, const char *id, const Seatmeter__Sample *sample, int users);
 
 /* Commits the batch. After it returns 0, every sample added before is on disk (safe from a crash of the

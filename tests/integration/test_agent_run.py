@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """seatmeter-agent run against a scripted fake daemon (a unix socket served by this test, speaking the
 wire protocol with the hand-made codec of protowire.py): backlog after a late daemon, resume after
-Welcome.last_time_ms, acks, restarts and SIGKILL without loss, sequence numbers across restarts,
+Welcome.last_seq (never its time), acks, restarts and SIGKILL without loss, sequence numbers across restarts,
 refusals, garbage from the daemon."""
 
 import os
@@ -286,12 +286,20 @@ class AgentRunTest(unittest.TestCase):
         with d.lock:
             tenth = d.connections[0]["samples"][9]
         self.drop_daemon(d)
-        # The daemon says it has everything up to the tenth sample, and knows sequence numbers up to 5000.
-        d = self.daemon(do_ack=False, last_time_ms=tenth["time_ms"], last_seq=5000)
-        d.wait(lambda d: len(d.connections) >= 1 and len(d.seqs()) >= 30, what="resume")
+        # The daemon has everything up to the tenth sample by sequence number. Its Welcome also carries
+        # a time far ahead (what an older daemon sends after a sample from a clock running ahead): the
+        # agent resumes by sequence number and drops nothing by time.
+        d = self.daemon(do_ack=False, last_time_ms=int(time.time() * 1000) + 23 * 3600 * 1000,
+                        last_seq=tenth["seq"])
+        d.wait(lambda d: len(d.connections) >= 1 and len(d.seqs()) >= 15, what="resume")
         s = d.seqs()
         self.assertEqual(s[0], tenth["seq"] + 1)
-        self.assertTrue(any(x > 5000 for x in s), "new samples numbered above the daemon's last_seq")
+        self.assertTrue(contiguous(s))
+        self.drop_daemon(d)
+        # A daemon that knows sequence numbers up to 5000 of this stream: new samples are numbered above.
+        d = self.daemon(do_ack=False, last_seq=5000)
+        d.wait(lambda d: len(d.connections) >= 1 and len(d.seqs()) >= 5, what="bump")
+        self.assertTrue(all(x > 5000 for x in d.seqs()), "new samples numbered above the daemon's last_seq")
         self.assertEqual(a.stop(), 0)
 
     def test_notify(self):

@@ -14,6 +14,7 @@ import hashlib
 import math
 import os
 import socket
+import struct
 import sys
 import time
 import unittest
@@ -27,7 +28,8 @@ from protowire import (FRAME_MAX, field_bytes, field_double, field_varint, frame
 MSG_NAMES = {1: "hello", 2: "sample", 3: "batch", 4: "welcome", 5: "ack"}
 
 
-def hello(agent_id, token=None, machine_id="test-machine", version=1, clock_ms=None, hostname="testhost"):
+def hello(agent_id, token=None, machine_id="test-machine", version=1, clock_ms=None, hostname="testhost",
+          stream=None):
     b = b""
     if version is not None:
         b += field_varint(1, version)
@@ -43,6 +45,8 @@ def hello(agent_id, token=None, machine_id="test-machine", version=1, clock_ms=N
     b += field_varint(10, clock_ms if clock_ms is not None else int(time.time() * 1000))
     limits = field_double(1, 2.0) + field_varint(2, 2) + field_varint(6, 4 << 30)
     b += field_bytes(11, limits)
+    if stream is not None:
+        b += field_varint(13, stream)
     return frame(1, b)
 
 
@@ -106,6 +110,7 @@ class WireClient:
             raise ValueError(uri)
         self.buf = b""
         self.eof = False
+        self.sent_seq = 0
 
     def close(self):
         try:
@@ -114,7 +119,23 @@ class WireClient:
             pass
 
     def send(self, data):
+        self.note_seqs(data)
         self.sock.sendall(data)
+
+    def note_seqs(self, data):
+        """Remembers the highest sequence number of the Sample and SampleBatch frames in data, which
+        wait_ack() waits for (garbage is ignored)."""
+        i = 0
+        try:
+            while i < len(data):
+                n, i = read_varint(data, i)
+                env = parse_fields(data[i:i + n])
+                i += n
+                bodies = env.get(2, []) + [b for x in env.get(3, []) for b in parse_fields(x).get(1, [])]
+                for b in bodies:
+                    self.sent_seq = max(self.sent_seq, parse_fields(b).get(1, [0])[-1])
+        except (ValueError, IndexError, struct.error, AttributeError, TypeError):
+            pass
 
     def read(self, timeout=10.0):
         """The next Message, or None at EOF (or a reset)."""
@@ -167,13 +188,15 @@ class WireClient:
         self.send(hello(agent_id, **kw))
         return self.expect("welcome")
 
-    def wait_ack(self, up_to_time_ms, timeout=10.0):
+    def wait_ack(self, time_hint=None, timeout=10.0):
+        """The Ack covering every sample sent so far: Acks say up to which sequence number, nothing about
+        time (time_hint, the newest time sent, is for the reader of the test only)."""
         deadline = time.monotonic() + timeout
         while True:
             m = self.read(max(0.01, deadline - time.monotonic()))
             if m is None:
                 raise AssertionError("connection closed while waiting for an Ack")
-            if m.name == "ack" and signed(m.get(1, 0)) >= up_to_time_ms:
+            if m.name == "ack" and m.get(2, 0) >= self.sent_seq:
                 return m
 
 
@@ -292,7 +315,7 @@ class IngestProtocolTest(unittest.TestCase):
         new = WireClient(self.unix)
         w = new.welcome("roamer", machine_id="same-machine")
         self.assertTrue(w.accepted, w.reason)
-        self.assertEqual(signed(w.get(3)), self.now)
+        self.assertIsNone(w.get(3))  # no time to drop by: only the sequence number
         self.assertEqual(w.get(6), 1)
         self.assertTrue(old.wait_closed(), "the old connection was not dropped")
         new.send(sample(2, self.now + 1000))
@@ -379,7 +402,7 @@ class IngestProtocolTest(unittest.TestCase):
         c.wait_ack(self.now + 1000)
         c.send(sample(8, (1 << 63) - 1) + sample(9, self.now + 2000))  # the largest time there is
         a = c.wait_ack(self.now + 2000)
-        self.assertEqual(signed(a.get(1)), self.now + 2000)  # the absurd time did not move the mark
+        self.assertIsNone(a.get(1))  # Acks say nothing about time
         self.assertEqual(a.get(2), 9)
         c.close()
         # an agent clock at the very bottom of int64 gives no offset, not an overflow
@@ -395,6 +418,37 @@ class IngestProtocolTest(unittest.TestCase):
         self.assertGreater(m[0], 0)
         self.assertLess(m[1], self.now + 86400 * 1000)
 
+    def test_sequence_order_decides_never_time(self):
+        """Each (agent, stream, seq) is stored once: a lower sequence number is a resend or out of order
+        and is acknowledged without being stored, whatever its time; the Welcome reports the newest
+        committed sequence number of the Hello's stream, not the sequence of the newest time."""
+        c = WireClient(self.unix)
+        self.assertTrue(c.welcome("orderly", stream=7).accepted)
+        day = 23 * 3600 * 1000
+        c.send(sample(10, self.now + day) + sample(11, self.now))  # a clock ahead, then corrected
+        c.send(sample(5, self.now + 5000) + sample(4, self.now + 6000))  # out of order: refused
+        c.send(sample(12, self.now))  # a new sample at a time taken already: kept at the next free ms
+        a = c.wait_ack()
+        self.assertEqual(a.get(2), 12)
+        c.close()
+        self.assertEqual(seqs(self.d, "orderly"), [10, 11, 12])
+        c = WireClient(self.unix)
+        w = c.welcome("orderly", stream=7)
+        self.assertEqual(w.get(6), 12)
+        self.assertIsNone(w.get(3))
+        c.send(sample(12, self.now) + sample(13, self.now + 1000))  # the resend is not stored twice
+        c.wait_ack()
+        c.close()
+        # Another spool (a new stream) of the same agent starts from nothing.
+        c = WireClient(self.unix)
+        self.assertEqual(c.welcome("orderly", stream=8).get(6), 0)
+        c.send(sample(1, self.now + 2000))
+        c.wait_ack()
+        c.close()
+        self.assertEqual(seqs(self.d, "orderly"), [1, 10, 11, 12, 13])
+        self.assertEqual(self.d.query("SELECT count(DISTINCT time_ms) FROM samples JOIN agents ON "
+                                      "agents.num = samples.agent WHERE agents.id = 'orderly'")[0][0], 5)
+
     def test_batch_and_duplicates(self):
         c = WireClient(self.unix)
         self.assertTrue(c.welcome("batcher").accepted)
@@ -404,7 +458,7 @@ class IngestProtocolTest(unittest.TestCase):
         # a resend after reconnect: Welcome says where to resume, duplicates are not stored twice
         c = WireClient(self.unix)
         w = c.welcome("batcher")
-        self.assertEqual(signed(w.get(3)), self.now + 100)
+        self.assertIsNone(w.get(3))
         self.assertEqual(w.get(6), 100)
         c.send(batch([(i, self.now + i) for i in range(90, 111)]))
         c.wait_ack(self.now + 110)

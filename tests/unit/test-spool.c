@@ -106,13 +106,13 @@ static void test_ack(void **state)
 
         assert_int_equal(spool_open(NULL, 0, 0, &s), 0);
         append_n(s, 1, 10);
-        assert_int_equal(spool_ack(s, true, 3000, false, 0), 3);
+        assert_int_equal(spool_ack(s, 3), 3);
         check_range(s, 4, 10);
-        assert_int_equal(spool_ack(s, false, 0, true, 5), 2);
+        assert_int_equal(spool_ack(s, 5), 2);
         check_range(s, 6, 10);
-        assert_int_equal(spool_ack(s, true, 1000, true, 2), 0); /* already gone */
-        assert_int_equal(spool_ack(s, false, 0, false, 0), 0);  /* says nothing */
-        assert_int_equal(spool_ack(s, true, 100000, false, 0), 5);
+        assert_int_equal(spool_ack(s, 2), 0); /* already gone */
+        assert_int_equal(spool_ack(s, 0), 0); /* says nothing */
+        assert_int_equal(spool_ack(s, 100000), 5);
         assert_int_equal(spool_count(s), 0);
         assert_int_equal(spool_dropped(s), 0);
         append_n(s, 11, 12);
@@ -122,21 +122,26 @@ static void test_ack(void **state)
 static void test_reload(void **state)
 {
         _cleanup_(spool_freep) Spool *s = NULL;
+        uint64_t stream;
 
         assert_int_equal(spool_open(path, 0, 0, &s), 0);
+
         append_n(s, 1, 100);
-        assert_int_equal(spool_ack(s, true, 30000, false, 0), 30);
+        stream = spool_stream(s);
+        assert_true(stream != 0);
+        assert_int_equal(spool_ack(s, 30), 30);
         assert_int_equal(spool_open(path, 0, 0, &s), -EBUSY); /* one process per spool */
         s = spool_free(s);
 
         assert_int_equal(spool_open(path, 0, 0, &s), 0);
+        assert_int_equal(spool_stream(s), stream); /* the stream is the file's */
         check_range(s, 31, 100);
         assert_int_equal(spool_last_seq(s), 100);
         assert_int_equal(spool_torn_bytes(s), 0);
         assert_int_equal(spool_append(s, 100, 0, "x", 1), -EINVAL);
         append_n(s, 101, 110);
         /* Everything acknowledged: the sequence number must survive all the same. */
-        assert_int_equal(spool_ack(s, false, 0, true, 110), 80);
+        assert_int_equal(spool_ack(s, 110), 80);
         s = spool_free(s);
 
         assert_int_equal(spool_open(path, 0, 0, &s), 0);
@@ -226,15 +231,16 @@ static void test_compaction(void **state)
 {
         _cleanup_(spool_freep) Spool *s = NULL;
         static char blob[2000];
-        uint64_t seq;
+        uint64_t seq, stream;
 
         assert_int_equal(spool_open(path, 0, 0, &s), 0);
+        stream = spool_stream(s);
         /* Streaming with acks: the file must not grow without bound. */
         for (seq = 1; seq <= 3000; seq++) {
                 memset(blob, (int)(seq & 0xff), sizeof(blob));
                 assert_int_equal(spool_append(s, seq, (int64_t)seq, blob, sizeof(blob)), 0);
                 if (seq % 10 == 0)
-                        assert_true(spool_ack(s, false, 0, true, seq - 2) >= 0);
+                        assert_true(spool_ack(s, seq - 2) >= 0);
         }
         assert_true(spool_compactions(s) > 0);
         assert_true(spool_file_size(s) < 2 * SPOOL_COMPACT_MIN);
@@ -244,6 +250,7 @@ static void test_compaction(void **state)
         assert_int_equal(spool_open(path, 0, 0, &s), 0);
         assert_int_equal(spool_count(s), 2);
         assert_int_equal(spool_last_seq(s), 3000);
+        assert_int_equal(spool_stream(s), stream); /* rewrites keep it */
         {
                 SpoolEntry e;
                 spool_get(s, 1, &e);

@@ -54,7 +54,7 @@ typedef struct TS {
         Seatmeter__NetDev *ndp[4];
 } TS;
 
-static void ts_init(TS *t, int64_t time_ms, uint64_t seq)
+static void ts_init_seq(TS *t, int64_t time_ms, uint64_t seq)
 {
         memset(t, 0, sizeof(*t));
         seatmeter__sample__init(&t->s);
@@ -62,6 +62,16 @@ static void ts_init(TS *t, int64_t time_ms, uint64_t seq)
         t->s.time_ms = time_ms;
         t->s.has_seq = true;
         t->s.seq = seq;
+}
+
+/* Most tests do not care about sequence numbers, only that each sample is new: each gets the next one
+ * (the store keeps each (agent, stream, seq) once). test_dedup sets them itself. */
+static uint64_t auto_seq;
+
+static void ts_init(TS *t, int64_t time_ms, uint64_t seq)
+{
+        (void)seq;
+        ts_init_seq(t, time_ms, ++auto_seq);
 }
 
 static void ts_cpu(TS *t, uint64_t usage_usec, uint64_t periods, uint64_t throttled)
@@ -116,7 +126,8 @@ static void limits_init(Seatmeter__Limits *l, double cpus, uint64_t mem)
         l->cpuset = (char *)"0-3";
 }
 
-static void hello(Store *s, const char *id, double cpus, int64_t *ret_time, uint64_t *ret_seq)
+static void hello_stream(Store *s, const char *id, double cpus, uint64_t stream, int64_t *ret_time,
+                         uint64_t *ret_seq)
 {
         Seatmeter__Hello h;
         Seatmeter__Limits l;
@@ -129,8 +140,14 @@ static void hello(Store *s, const char *id, double cpus, int64_t *ret_time, uint
         h.virt = SEATMETER__VIRT__VIRT_LXC;
         h.hostname = (char *)"ct1";
         h.limits = &l;
-        info = (StoreAgentInfo){ .id = id, .hello = &h, .transport = "unix", .bbb = "bbb1", .now_ms = now_ms() };
+        info = (StoreAgentInfo){ .id = id, .hello = &h, .transport = "unix", .bbb = "bbb1", .now_ms = now_ms(),
+                                 .stream = stream };
         assert_int_equal(store_agent_hello(s, &info, ret_time, ret_seq), 0);
+}
+
+static void hello(Store *s, const char *id, double cpus, int64_t *ret_time, uint64_t *ret_seq)
+{
+        hello_stream(s, id, cpus, 0, ret_time, ret_seq);
 }
 
 static sqlite3 *ro_open(void)
@@ -272,44 +289,68 @@ static void test_dedup(void **state)
         assert_int_equal(seq, 0);
 
         for (int i = 0; i < 5; i++) {
-                ts_init(&t, t0 + i * 1000, 10 + i);
+                ts_init_seq(&t, t0 + i * 1000, 10 + i);
                 assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
         }
         /* A resend while pending, the newest and an older one. */
-        ts_init(&t, t0 + 4000, 14);
+        ts_init_seq(&t, t0 + 4000, 14);
         assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
-        ts_init(&t, t0 + 2000, 12);
+        ts_init_seq(&t, t0 + 2000, 12);
         assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
         assert_int_equal(store_pending(s), 5);
+        /* Nothing committed yet: the Welcome says so. */
+        hello(s, "a1", 2, NULL, &seq);
+        assert_int_equal(seq, 0);
         assert_int_equal(store_commit(s), 0);
         assert_int_equal(store_pending(s), 0);
 
-        /* Resends after the commit. */
-        ts_init(&t, t0 + 1000, 11);
+        /* Resends after the commit; an older sequence number at a new time is out of order: refused. */
+        ts_init_seq(&t, t0 + 1000, 11);
         assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
-        ts_init(&t, t0 + 4000, 14);
+        ts_init_seq(&t, t0 + 4000, 14);
         assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
-        /* A sample that fills a gap is stored. */
-        ts_init(&t, t0 + 1500, 99);
+        ts_init_seq(&t, t0 + 1500, 5);
+        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
+        /* A new sample at a time already taken (the clock went back): kept, one ms later. */
+        ts_init_seq(&t, t0 + 1000, 15);
+        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 2);
+        /* A clock 23 hours ahead, then corrected: the future sample does not hide the later ones. */
+        ts_init_seq(&t, t0 + 23 * HOUR, 16);
+        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+        ts_init_seq(&t, t0 + 5000, 17);
         assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
         assert_int_equal(store_commit(s), 0);
 
         hello(s, "a1", 2, &last, &seq);
-        assert_int_equal(last, t0 + 4000);
-        assert_int_equal(seq, 14);
+        assert_int_equal(last, t0 + 23 * HOUR);
+        assert_int_equal(seq, 17); /* the newest by sequence, not the newest by time */
+
+        /* Another spool stream of the same agent starts from nothing, and is de-duplicated alike. */
+        hello_stream(s, "a1", 2, UINT64_MAX - 1, NULL, &seq);
+        assert_int_equal(seq, 0);
+        ts_init_seq(&t, t0 + 6000, 1);
+        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
+        assert_int_equal(store_commit(s), 0);
+        hello_stream(s, "a1", 2, UINT64_MAX - 1, NULL, &seq);
+        assert_int_equal(seq, 1);
+        hello(s, "a1", 2, NULL, &seq);
+        assert_int_equal(seq, 17);
         s = store_free(s);
 
         /* After a restart, from the database alone. */
         assert_int_equal(store_open(dbpath, &s), 0);
-        ts_init(&t, t0 + 3000, 13);
+        ts_init_seq(&t, t0 + 3000, 13);
         assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
-        ts_init(&t, t0 + 4000, 14);
+        ts_init_seq(&t, t0 + 7000, 17);
         assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
         assert_int_equal(store_pending(s), 0);
+        hello_stream(s, "a1", 2, UINT64_MAX - 1, NULL, &seq);
+        assert_int_equal(seq, 1);
         s = store_free(s);
 
-        assert_double_equal(q("SELECT count(*) FROM samples"), 6, 0);
-        assert_double_equal(q("SELECT last_time_ms - (SELECT min(time_ms) FROM samples) FROM agents"), 4000, 0);
+        assert_double_equal(q("SELECT count(*) FROM samples"), 9, 0);
+        assert_double_equal(qf("SELECT count(*) FROM samples WHERE time_ms = %lld", (long long)(t0 + 1001)), 1, 0);
 }
 
 static void test_validation(void **state)
@@ -526,6 +567,7 @@ static void test_out_of_order(void **state)
 {
         _cleanup_(store_freep) Store *s = NULL;
         int64_t t0 = base_time();
+        uint64_t newest_seq;
         TS t;
 
         assert_int_equal(store_open(dbpath, &s), 0);
@@ -548,6 +590,7 @@ static void test_out_of_order(void **state)
         assert_int_equal(store_commit(s), 0);
         /* The newest stays the newest. */
         ts_init(&t, t0 + 3000, 4);
+        newest_seq = t.s.seq;
         ts_cpu(&t, 5000000, 0, 0);
         assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
         assert_int_equal(store_commit(s), 0);
@@ -560,7 +603,7 @@ static void test_out_of_order(void **state)
         assert_double_equal(qf("SELECT cpu_cores FROM samples WHERE time_ms = %lld", (long long)(t0 + 3000)), 1.0,
                             1e-12);
         assert_true(is_null(qf("SELECT cpu_cores FROM samples WHERE time_ms = %lld", (long long)(t0 - 1000))));
-        assert_double_equal(q("SELECT last_seq FROM agents"), 4, 0);
+        assert_double_equal(q("SELECT last_seq FROM agents"), (double)newest_seq, 0);
         assert_double_equal(q("SELECT count(*) FROM samples"), 5, 0);
 }
 
@@ -1100,6 +1143,7 @@ static void test_killed_mid_transaction(void **state)
                 assert_int_equal(store_open(dbpath, &s), 0);
                 assert_double_equal(q("SELECT count(*) FROM samples"), rows, 0);
                 /* And a writer whose samples were added but never committed leaves nothing. */
+                auto_seq += 1u << 30; /* above what the forked writer used */
                 ts_init(&t, t0 + (int64_t)rows * 100 + 100, 1);
                 assert_int_equal(store_add_sample(s, "k1", &t.s, 1), 1);
                 assert_int_equal(store_commit(s), 0);
