@@ -1,26 +1,49 @@
 #!/usr/bin/env python3
-"""bash .ci/demo as a new user runs it, on a temporary state folder and a free port: it starts, serves the
-dashboard, and a second run while the first one is up says that a demo is already running, exits non-zero
-and leaves the first one's daemon and database alone (trends still count each raw sample once)."""
+"""bash .ci/demo as a new user runs it, on a temporary state folder and a free port, with its steps sped up
+(SEATMETER_DEMO_STEP_S=3, SEATMETER_DEMO_MAX_USERS=4):
 
+* it starts and serves the dashboard; a second run while the first one is up says that a demo is already
+  running (with its URL), exits non-zero and starts or stops nothing: the first one's daemon keeps running
+  and, once stopped, its trends still count each raw sample exactly once;
+* as root with a writable cgroup (the demo's load runs there): within a minute /api/v1/curves shows the
+  demo agent's per-participant curve with at least four participant levels, rising, with a fit and a
+  projected capacity, and headless Chromium (when installed) draws it on the dashboard; the screenshot is
+  kept as <build>/test-artifacts/demo.png.
+
+About 40 s."""
+
+import json
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import Process, wait_until  # noqa: E402
+from test_dashboard import ARTIFACTS, Browser, missing_browser  # noqa: E402
 
 DEMO = os.path.join(harness.SOURCE_ROOT, ".ci", "demo")
+LEVELS_MIN = 4
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def query(db, sql):
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
 
 
 class Demo(unittest.TestCase):
@@ -30,32 +53,79 @@ class Demo(unittest.TestCase):
             self.skipTest(".ci/demo installs missing packages and needs root for that")
         self.state = harness.tempdir(self)
         self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
         self.env = {"SEATMETER_BUILD": harness.BUILD_ROOT, "SEATMETER_DEMO_STATE": self.state,
-                    "SEATMETER_HTTP": f"127.0.0.1:{self.port}", "SEATMETER_DEMO_SECONDS": "120"}
+                    "SEATMETER_HTTP": f"127.0.0.1:{self.port}", "SEATMETER_DEMO_SECONDS": "300",
+                    "SEATMETER_DEMO_STEP_S": "3", "SEATMETER_DEMO_MAX_USERS": str(LEVELS_MIN)}
 
-    def test_run_twice(self):
+    def get_json(self, path):
+        with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=10) as r:
+            return json.loads(r.read())
+
+    def test_demo(self):
         first = Process(["bash", DEMO], env=self.env, name="demo-1")
         self.addCleanup(first.stop)
-        first.wait_line(r"seatmeter is running: dashboard at http://127\.0\.0\.1:%d/" % self.port, timeout=120)
+        first.wait_line(r"seatmeter is running: dashboard at " + re.escape(self.url), timeout=120)
         db = os.path.join(self.state, "seatmeter.db")
-        wait_until(lambda: self.query(db, "SELECT count(*) FROM samples")[0][0] >= 2, timeout=30,
+        wait_until(lambda: query(db, "SELECT count(*) FROM samples")[0][0] >= 2, timeout=30,
                    what="samples from the demo's agent")
         pids = self.daemon_pids()
         self.assertEqual(len(pids), 1, pids)
+        self.assertEqual(self.get_json("/api/v1/status")["config_file"], os.path.join(self.state, "seatmeterd.conf"))
 
-        env = dict(os.environ, **self.env)
-        second = subprocess.run(["bash", DEMO], env=env, capture_output=True, text=True, timeout=120)
+        # A second run: refused, touching nothing.
+        second = subprocess.run(["bash", DEMO], env=dict(os.environ, **self.env), capture_output=True, text=True,
+                                timeout=120)
         self.assertNotEqual(second.returncode, 0, second.stdout + second.stderr)
         self.assertIn("already running", second.stderr)
-        self.assertIn(f"http://127.0.0.1:{self.port}/", second.stderr)
+        self.assertIn(self.url, second.stderr)
         self.assertNotIn("seatmeter is running", second.stdout)
         self.assertTrue(first.running(), first.output())
         self.assertEqual(self.daemon_pids(), pids, "the second run started or stopped a daemon")
 
+        with_load = re.search(r"CPU load in cgroup /seatmeter-demo-\d+", first.output())
+        if with_load:
+            self.check_curve()
         first.stop()
-        raw = self.query(db, "SELECT count(*) FROM samples")[0][0]
-        trend = self.query(db, "SELECT coalesce(sum(n), 0) FROM trends")[0][0]
+        raw = query(db, "SELECT count(*) FROM samples")[0][0]
+        trend = query(db, "SELECT coalesce(sum(n), 0) FROM trends")[0][0]
         self.assertEqual(trend, raw, "trends count other samples than the raw table holds")
+        if not with_load:
+            self.skipTest("not root or no writable cgroup: the demo ran without its load, no curve to check")
+
+    def check_curve(self):
+        def curve():
+            c = self.get_json("/api/v1/curves?agent=demo-bbb")["agents"][0]
+            levels = [p for p in c["points"] if p["samples"] >= 3]
+            if len(levels) >= LEVELS_MIN + 1 and c["fit"] and c["capacity"]["users"]:
+                return c
+            return None
+        c = wait_until(curve, timeout=90, interval=1, what=f"a curve with {LEVELS_MIN + 1} levels and a capacity")
+        means = [p["mean"] for p in sorted(c["points"], key=lambda p: p["users"])]
+        self.assertEqual(means, sorted(means), f"the curve does not rise: {means}")
+        self.assertGreater(c["fit"]["slope"], 0)
+        self.assertGreater(c["capacity"]["users"], LEVELS_MIN)
+        print(f"demo curve: means {[round(m, 3) for m in means]}, fit {c['fit']}, capacity {c['capacity']}")
+
+        if missing_browser():
+            print("no headless Chromium: " + missing_browser())
+            return
+        b = Browser(self.state)
+        self.addCleanup(b.close)
+        b.get(self.url)
+        b.wait_js(f"Number(document.documentElement.dataset.curveFits) >= 1 && "
+                  f"Number(document.documentElement.dataset.curvePoints) >= {LEVELS_MIN + 1}",
+                  timeout=30, what="the demo curve drawn")
+        fits = b.js("""return [...document.querySelectorAll('#curve-fits tbody tr')].map(r =>
+            [r.dataset.agent, [...r.cells].map(c => c.innerText)]);""")
+        row = [cells for agent, cells in fits if agent == "demo-bbb"]
+        self.assertTrue(row, fits)
+        self.assertRegex(row[0][-1], r"^\d[\d,]* users$")
+        self.assertGreaterEqual(b.js("return document.querySelectorAll('#curve-chart canvas').length;"), 1)
+        height = b.js("return document.documentElement.scrollHeight;")
+        b.set_size(1366, min(max(900, height + 140), 6000))
+        time.sleep(0.6)  # the charts redraw at the new width
+        b.screenshot(os.path.join(ARTIFACTS, "demo.png"))
 
     def daemon_pids(self):
         """The seatmeterd processes whose working directory is this demo's state folder."""
@@ -63,20 +133,11 @@ class Demo(unittest.TestCase):
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 if os.readlink(f"/proc/{pid}/cwd") == self.state and \
-                        re.search(rb"seatmeterd", open(f"/proc/{pid}/cmdline", "rb").read()):
+                        b"seatmeterd" in open(f"/proc/{pid}/cmdline", "rb").read():
                     pids.append(int(pid))
             except OSError:
                 pass
         return sorted(pids)
-
-    @staticmethod
-    def query(db, sql):
-        import sqlite3
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-        try:
-            return con.execute(sql).fetchall()
-        finally:
-            con.close()
 
 
 if __name__ == "__main__":
