@@ -648,6 +648,43 @@ int cgparse_diskstats(const char *buf, bool (*accept)(const char *name, void *us
         return 0;
 }
 
+/* One interface line of /proc/net/dev ("  eth0: rx_bytes rx_packets ... tx_bytes ..."): its name (not
+ * NUL-terminated, shorter than AGENT_IFNAME_MAX) and its counters. */
+static int net_dev_line(Span line, Span *ret_name, AgentNetDev *ret)
+{
+        const char *colon = memchr(line.p, ':', line.n);
+        Span name, sp, w;
+        uint64_t v[16];
+        AgentNetDev d = {0};
+
+        if (!colon)
+                return -EINVAL;
+        name = (Span){line.p, (size_t)(colon - line.p)};
+        while (name.n > 0 && is_space(*name.p)) {
+                name.p++;
+                name.n--;
+        }
+        if (name.n == 0 || name.n >= AGENT_IFNAME_MAX || memchr(name.p, 0, name.n))
+                return -EINVAL;
+        sp = (Span){colon + 1, (size_t)(line.p + line.n - colon - 1)};
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                if (!next_word(&sp, &w) || span_u64(w, &v[i]) < 0)
+                        return -EINVAL;
+        }
+        memcpy(d.name, name.p, name.n);
+        d.rx_bytes = v[0];
+        d.rx_packets = v[1];
+        d.rx_errors = v[2];
+        d.rx_dropped = v[3];
+        d.tx_bytes = v[8];
+        d.tx_packets = v[9];
+        d.tx_errors = v[10];
+        d.tx_dropped = v[11];
+        *ret_name = name;
+        *ret = d;
+        return 0;
+}
+
 int cgparse_net_dev(const char *buf, bool include_lo, AgentNetDev *devs, unsigned max, unsigned *ret_n,
                     bool *ret_truncated)
 {
@@ -657,44 +694,23 @@ int cgparse_net_dev(const char *buf, bool include_lo, AgentNetDev *devs, unsigne
         bool truncated = false;
 
         while (next_line(&cur, &line)) {
-                const char *colon = memchr(line.p, ':', line.n);
-                Span name, sp, w;
-                uint64_t v[16];
-                AgentNetDev d = {0};
+                Span name;
+                AgentNetDev d;
+                int r;
 
                 if (++lines > CGPARSE_LINES_MAX)
                         return -E2BIG;
                 if (lines <= 2 || line.n == 0)
                         continue; /* the two header lines */
-                if (!colon)
-                        return -EINVAL;
-                name = (Span){line.p, (size_t)(colon - line.p)};
-                while (name.n > 0 && is_space(*name.p)) {
-                        name.p++;
-                        name.n--;
-                }
-                if (name.n == 0 || name.n >= AGENT_IFNAME_MAX || memchr(name.p, 0, name.n))
-                        return -EINVAL;
-                sp = (Span){colon + 1, (size_t)(line.p + line.n - colon - 1)};
-                for (size_t i = 0; i < ELEMENTSOF(v); i++) {
-                        if (!next_word(&sp, &w) || span_u64(w, &v[i]) < 0)
-                                return -EINVAL;
-                }
+                r = net_dev_line(line, &name, &d);
+                if (r < 0)
+                        return r;
                 if (!include_lo && span_eq(name, "lo"))
                         continue;
                 if (n >= max) {
                         truncated = true;
                         continue;
                 }
-                memcpy(d.name, name.p, name.n);
-                d.rx_bytes = v[0];
-                d.rx_packets = v[1];
-                d.rx_errors = v[2];
-                d.rx_dropped = v[3];
-                d.tx_bytes = v[8];
-                d.tx_packets = v[9];
-                d.tx_errors = v[10];
-                d.tx_dropped = v[11];
                 devs[n++] = d;
         }
         if (lines < 2)
@@ -702,6 +718,58 @@ int cgparse_net_dev(const char *buf, bool include_lo, AgentNetDev *devs, unsigne
         *ret_n = n;
         *ret_truncated = truncated;
         return 0;
+}
+
+int cgparse_net_dev_pick(const char *buf, const char (*names)[AGENT_IFNAME_MAX], unsigned n_names,
+                         AgentNetDev *devs, bool *ret_found)
+{
+        const char *cur = buf;
+        Span line;
+        unsigned lines = 0;
+
+        for (unsigned i = 0; i < n_names; i++)
+                ret_found[i] = false;
+        while (next_line(&cur, &line)) {
+                Span name;
+                AgentNetDev d;
+                int r;
+
+                if (++lines > CGPARSE_LINES_MAX)
+                        return -E2BIG;
+                if (lines <= 2 || line.n == 0)
+                        continue;
+                r = net_dev_line(line, &name, &d);
+                if (r < 0)
+                        return r;
+                for (unsigned i = 0; i < n_names; i++)
+                        if (!ret_found[i] && span_eq(name, names[i])) {
+                                devs[i] = d;
+                                ret_found[i] = true;
+                        }
+        }
+        return lines < 2 ? -EINVAL : 0;
+}
+
+int cgparse_first_pid(const char *buf, unsigned *ret)
+{
+        const char *cur = buf;
+        Span line;
+        unsigned lines = 0;
+
+        while (next_line(&cur, &line)) {
+                Span sp = line, w;
+                uint64_t v;
+
+                if (++lines > CGPARSE_LINES_MAX)
+                        return -E2BIG;
+                if (!next_word(&sp, &w))
+                        continue; /* blank */
+                if (span_u64(w, &v) < 0 || v == 0 || v > CGPARSE_PID_MAX || next_word(&sp, &w))
+                        return -EINVAL;
+                *ret = (unsigned)v;
+                return 0;
+        }
+        return -ENOENT;
 }
 
 int cgparse_pressure(const char *buf, AgentPressure *ret)

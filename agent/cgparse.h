@@ -16,6 +16,7 @@
 #define CGPARSE_CPUINFO_MAX (4U * 1024U * 1024U) /* /proc/cpuinfo of a 512-CPU host */
 #define CGPARSE_CPU_MAX 8192U        /* highest CPU number + 1 we represent */
 #define CGPARSE_LINES_MAX 100000U    /* lines looked at in any one file */
+#define CGPARSE_PID_MAX 4194304U     /* PID_MAX_LIMIT on 64-bit */
 
 typedef enum CgController {
         CG_CPU,
@@ -109,6 +110,14 @@ int cgparse_diskstats(const char *buf, bool (*accept)(const char *name, void *us
 /* /proc/net/dev. Keeps at most max interfaces; *ret_truncated says whether some were dropped. */
 int cgparse_net_dev(const char *buf, bool include_lo, AgentNetDev *devs, unsigned max, unsigned *ret_n,
                     bool *ret_truncated);
+/* /proc/net/dev, only the interfaces named: devs[i] and ret_found[i] for names[i] (NUL-terminated). A
+ * host with thousands of interfaces (one tap per guest) is read whole, never truncated. */
+int cgparse_net_dev_pick(const char *buf, const char (*names)[AGENT_IFNAME_MAX], unsigned n_names,
+                         AgentNetDev *devs, bool *ret_found);
+
+/* cgroup.procs (or tasks): the first process id listed. -ENOENT when the list is empty, -EINVAL for a
+ * line that is not one id in 1..CGPARSE_PID_MAX. */
+int cgparse_first_pid(const char *buf, unsigned *ret);
 
 /* PSI files (cpu.pressure, /proc/pressure/io, ...). */
 int cgparse_pressure(const char *buf, AgentPressure *ret);

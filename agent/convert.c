@@ -121,6 +121,8 @@ void convert_sample(const AgentSample *s, bool with_limits, WireSample *w)
                 SET(cpu_user_usec, s->cpu_user_usec);
                 SET(cpu_system_usec, s->cpu_system_usec);
         }
+        if (s->has_cpu_steal)
+                SET(cpu_steal_usec, s->cpu_steal_usec);
         if (s->has_cpu_throttling) {
                 SET(cpu_nr_periods, s->cpu_nr_periods);
                 SET(cpu_nr_throttled, s->cpu_nr_throttled);
@@ -210,6 +212,18 @@ void convert_hello(const HelloInfo *info, const AgentSample *s, WireHello *w)
         h->cgroup_path = wire_array_string(s->cgroup_path, sizeof(s->cgroup_path));
         convert_limits(&s->limits, &w->limits);
         h->limits = &w->limits;
+        if (info->labels) {
+                size_t n = MIN((size_t)info->labels->n, (size_t)LABELS_MAX);
+
+                for (size_t i = 0; i < n; i++) {
+                        seatmeter__label__init(&w->labels[i]);
+                        w->labels[i].key = (char *)info->labels->l[i].key;
+                        w->labels[i].value = (char *)info->labels->l[i].value;
+                        w->label_ptrs[i] = &w->labels[i];
+                }
+                h->n_labels = n;
+                h->labels = n > 0 ? w->label_ptrs : NULL;
+        }
 }
 
 int convert_sample_pack(const AgentSample *s, bool with_limits, uint8_t **ret, size_t *ret_size)

@@ -3,6 +3,7 @@
  * allocation except in convert_sample_pack(): the protobuf-c structs live in the Wire* holders below and
  * point into the AgentSample they were made from, which must outlive them. */
 
+#include "label.h"
 #include "proto/seatmeter.pb-c.h"
 #include "sample.h"
 
@@ -18,6 +19,8 @@ typedef struct WireSample {
 typedef struct WireHello {
         Seatmeter__Hello hello;
         Seatmeter__Limits limits;
+        Seatmeter__Label labels[LABELS_MAX];
+        Seatmeter__Label *label_ptrs[LABELS_MAX];
 } WireHello;
 
 /* What Hello carries beyond the sample itself. Strings may be NULL or empty (then left out). */
@@ -27,6 +30,7 @@ typedef struct HelloInfo {
         const char *hostname;
         const char *machine_id;
         const char *agent_version;
+        const Labels *labels; /* NULL: none; must outlive the WireHello */
         int64_t clock_ms;
 } HelloInfo;
 

@@ -79,14 +79,18 @@ static void jb_pressure(JBuf *b, const char *name, const AgentPressure *p, bool 
         jb_printf(b, "}");
 }
 
-int json_format_sample(const AgentSample *s, char *buf, size_t size)
+int json_format_sample(const AgentSample *s, const Labels *labels, char *buf, size_t size)
 {
         JBuf b = {.p = buf, .size = size};
         const AgentLimits *l = &s->limits;
+        char lj[LABELS_JSON_MAX + 1];
 
         assert(size > 0);
         jb_printf(&b, "{\"time_ms\":%" PRId64 ",\"virt\":", s->time_ms);
         jb_str(&b, agent_virt_to_string(s->virt));
+        if (labels_to_json(labels ? labels : &(Labels){0}, lj, sizeof lj) < 0)
+                return -ENOBUFS;
+        jb_printf(&b, ",\"labels\":%s", lj);
         jb_printf(&b, ",\"scope\":\"%s\"", s->whole_system ? "system" : "cgroup");
 
         jb_printf(&b, ",\"cgroup\":{\"version\":");
@@ -122,6 +126,7 @@ int json_format_sample(const AgentSample *s, char *buf, size_t size)
         jb_key_u64(&b, "nr_periods", s->has_cpu_throttling, s->cpu_nr_periods);
         jb_key_u64(&b, "nr_throttled", s->has_cpu_throttling, s->cpu_nr_throttled);
         jb_key_u64(&b, "throttled_usec", s->has_cpu_throttling, s->cpu_throttled_usec);
+        jb_key_u64(&b, "steal_usec", s->has_cpu_steal, s->cpu_steal_usec);
         jb_printf(&b, "}");
 
         jb_printf(&b, ",\"memory\":{");
@@ -150,6 +155,8 @@ int json_format_sample(const AgentSample *s, char *buf, size_t size)
         else
                 jb_printf(&b, "{\"read_bytes\":null,\"write_bytes\":null,\"read_ops\":null,\"write_ops\":null}");
 
+        jb_printf(&b, ",\"net_source\":\"%s\"", agent_net_source_to_string(s->net_source));
+        jb_key_u64(&b, "net_pid", s->net_source == AGENT_NET_TASK && s->net_pid > 0, s->net_pid);
         jb_printf(&b, ",\"net\":");
         if (!s->has_net)
                 jb_printf(&b, "null");

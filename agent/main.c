@@ -15,6 +15,7 @@
 #include "run.h"
 #include "sampler.h"
 #include "util.h"
+#include "watch.h"
 
 #define EXIT_USAGE 2
 #define ARG_COUNT_MAX 1000000000ULL   /* samples per invocation */
@@ -25,6 +26,7 @@ static uint64_t arg_interval_ms = 1000;
 static const char *arg_cgroup = NULL;
 static const char *arg_root = NULL;
 static bool arg_include_lo = false;
+static WatchOptions arg_watch = {.virt = AGENT_VIRT_UNKNOWN};
 
 static void help(FILE *f)
 {
@@ -35,6 +37,7 @@ static void help(FILE *f)
                 "\n"
                 "Commands:\n"
                 "  sample [--count N] [--interval MS] [--cgroup PATH] [--root DIR] [--include-lo]\n"
+                "         [--virt KIND] [--label KEY=VALUE]... [--net-iface IFACE]...\n"
                 "        print N samples (default 1) as JSON lines, MS apart (default 1000)\n"
                 "  view meminfo|cpuinfo|stat|uptime|loadavg|swaps|cpu-online [--cgroup PATH] [--root DIR]\n"
                 "        print a cgroup-aware rendering of that /proc or /sys file\n"
@@ -46,6 +49,12 @@ static void help(FILE *f)
                 "  --cgroup PATH   watch this cgroup (\"/lxc/ct1\"; a bare name is searched) instead of our own\n"
                 "  --root DIR      read /proc and /sys under DIR (fixture trees)\n"
                 "  --include-lo    keep the loopback interface in the network figures\n"
+                "  --virt KIND     the guest's kind: none, lxc, openvz, docker, podman, kvm, qemu,\n"
+                "                  vm-other, container-other (default: detected; with --cgroup, from its path)\n"
+                "  --label KEY=VALUE  a free label for the guest (repeatable, at most 16)\n"
+                "  --net-iface IFACE  take the network figures from this host interface (a VM's tap;\n"
+                "                  repeatable), as the guest sees them; with --cgroup and without it,\n"
+                "                  they are the network namespace's of a task in the cgroup\n"
                 "  -h --help       show this help\n"
                 "  --version       show the version\n"
                 "\n"
@@ -67,13 +76,17 @@ static int parse_number(const char *opt, const char *s, uint64_t max, uint64_t *
 /* Parses the options of sample and view; argv[0] is the command. Returns 0, or EXIT_USAGE. */
 static int parse_options(int argc, char **argv, bool sample)
 {
-        enum { ARG_COUNT = 0x100, ARG_INTERVAL, ARG_CGROUP, ARG_ROOT, ARG_INCLUDE_LO };
+        enum { ARG_COUNT = 0x100, ARG_INTERVAL, ARG_CGROUP, ARG_ROOT, ARG_INCLUDE_LO, ARG_VIRT, ARG_LABEL,
+               ARG_NET_IFACE };
         static const struct option options[] = {
                 {"count", required_argument, NULL, ARG_COUNT},
                 {"interval", required_argument, NULL, ARG_INTERVAL},
                 {"cgroup", required_argument, NULL, ARG_CGROUP},
                 {"root", required_argument, NULL, ARG_ROOT},
                 {"include-lo", no_argument, NULL, ARG_INCLUDE_LO},
+                {"virt", required_argument, NULL, ARG_VIRT},
+                {"label", required_argument, NULL, ARG_LABEL},
+                {"net-iface", required_argument, NULL, ARG_NET_IFACE},
                 {"help", no_argument, NULL, 'h'},
                 {0},
         };
@@ -113,6 +126,19 @@ static int parse_options(int argc, char **argv, bool sample)
                 case ARG_INCLUDE_LO:
                         arg_include_lo = true;
                         break;
+                case ARG_VIRT:
+                case ARG_LABEL:
+                case ARG_NET_IFACE: {
+                        const char *key = c == ARG_VIRT ? "virt" : c == ARG_LABEL ? "label" : "net_iface";
+                        const char *reason = "invalid";
+
+                        if (watch_options_set(&arg_watch, key, optarg, &reason) < 0) {
+                                log_error("Invalid --%s '%s': %s.", c == ARG_NET_IFACE ? "net-iface" : key, optarg,
+                                          reason);
+                                return EXIT_USAGE;
+                        }
+                        break;
+                }
                 default:
                         return EXIT_USAGE;
                 }
@@ -122,6 +148,8 @@ static int parse_options(int argc, char **argv, bool sample)
 static int open_sampler(Sampler **ret)
 {
         SamplerOptions o = {.root = arg_root, .cgroup = arg_cgroup, .include_lo = arg_include_lo};
+
+        watch_options_apply(&arg_watch, &o);
         return sampler_new(&o, ret);
 }
 
@@ -166,7 +194,7 @@ static int cmd_sample(int argc, char **argv)
                         return EXIT_FAILURE;
                 }
                 sample.seq = i;
-                n = json_format_sample(&sample, line, sizeof line - 1);
+                n = json_format_sample(&sample, &arg_watch.labels, line, sizeof line - 1);
                 if (n < 0) {
                         log_error_errno(n, "Cannot format a sample: %m");
                         return EXIT_FAILURE;

@@ -27,6 +27,7 @@
 #include "sampler.h"
 #include "spool.h"
 #include "util.h"
+#include "watch.h"
 
 #define RUN_INTERVAL_DEFAULT_MS 1000
 #define RUN_INTERVAL_MIN_MS 10
@@ -66,6 +67,7 @@ typedef struct RunConfig {
         char *cgroup;
         char *root;
         uint64_t interval_ms;
+        WatchOptions watch; /* virt, label, net_iface: see watch.h */
 } RunConfig;
 
 typedef struct Run {
@@ -181,6 +183,18 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
                 }
                 return 1;
         }
+        {
+                const char *reason = "invalid";
+                int r = watch_options_set(&ctx->cfg->watch, name, value, &reason);
+                if (r != -ENOENT) {
+                        if (r < 0) {
+                                ctx->error = log_error_errno(r, "%s: invalid value '%s' for '%s': %s.", ctx->path,
+                                                             value, name, reason);
+                                return 0;
+                        }
+                        return 1;
+                }
+        }
         ctx->error = log_error_errno(EINVAL, "%s: unknown key '%s' in [agent].", ctx->path, name);
         return 0;
 }
@@ -221,16 +235,22 @@ static void help(void)
                "  --interval MS      sampling interval, %u..%u (default %u)\n"
                "  --spool DIR        where the spool file lives (default $STATE_DIRECTORY or .)\n"
                "  --cgroup PATH      watch that cgroup instead of our own\n"
-               "  --root DIR         read /proc and /sys under DIR\n",
+               "  --root DIR         read /proc and /sys under DIR\n"
+               "  --virt KIND        the guest's kind (default: detected; with --cgroup, from its path)\n"
+               "  --label KEY=VALUE  a free label sent to the daemon (repeatable)\n"
+               "  --net-iface IFACE  take the network figures from this host interface (repeatable)\n",
                RUN_CONNECT_DEFAULT, RUN_INTERVAL_MIN_MS, RUN_INTERVAL_MAX_MS, RUN_INTERVAL_DEFAULT_MS);
 }
 
 /* Parses the command line (and the config file it names) into c. Returns 0, 1 after --help, or <0. */
 static int parse_argv(int argc, char **argv, RunConfig *c)
 {
-        enum { ARG_CONFIG = 0x100, ARG_HELP, ARG_SETTING };
+        enum { ARG_CONFIG = 0x100, ARG_HELP, ARG_VIRT, ARG_LABEL, ARG_NET_IFACE, ARG_SETTING };
         static const struct option options[] = {{"config", required_argument, NULL, ARG_CONFIG},
                                                 {"help", no_argument, NULL, ARG_HELP},
+                                                {"virt", required_argument, NULL, ARG_VIRT},
+                                                {"label", required_argument, NULL, ARG_LABEL},
+                                                {"net-iface", required_argument, NULL, ARG_NET_IFACE},
                                                 {"connect", required_argument, NULL, ARG_SETTING + 0},
                                                 {"id", required_argument, NULL, ARG_SETTING + 1},
                                                 {"token-file", required_argument, NULL, ARG_SETTING + 2},
@@ -239,7 +259,7 @@ static int parse_argv(int argc, char **argv, RunConfig *c)
                                                 {"cgroup", required_argument, NULL, ARG_SETTING + 5},
                                                 {"root", required_argument, NULL, ARG_SETTING + 6},
                                                 {NULL, 0, NULL, 0}};
-        RunConfig cli = {.interval_ms = 0};
+        RunConfig cli = {.interval_ms = 0, .watch.virt = AGENT_VIRT_UNKNOWN};
         const char *config = NULL;
         bool set[ELEMENTSOF(settings)] = {false};
         int opt, r = 0;
@@ -254,6 +274,15 @@ static int parse_argv(int argc, char **argv, RunConfig *c)
                         help();
                         run_config_done(&cli);
                         return 1;
+                } else if (opt == ARG_VIRT || opt == ARG_LABEL || opt == ARG_NET_IFACE) {
+                        const char *key = opt == ARG_VIRT ? "virt" : opt == ARG_LABEL ? "label" : "net_iface";
+                        const char *reason = "invalid";
+                        r = watch_options_set(&cli.watch, key, optarg, &reason);
+                        if (r < 0) {
+                                log_error("Invalid --%s '%s': %s.", opt == ARG_NET_IFACE ? "net-iface" : key, optarg,
+                                          reason);
+                                goto out;
+                        }
                 } else if (opt >= ARG_SETTING && opt < ARG_SETTING + (int)ELEMENTSOF(settings)) {
                         size_t i = (size_t)(opt - ARG_SETTING);
                         r = setting_apply(&cli, &settings[i], optarg);
@@ -276,6 +305,7 @@ static int parse_argv(int argc, char **argv, RunConfig *c)
                 if (r < 0)
                         goto out;
         }
+        watch_options_merge(&c->watch, &cli.watch);
         for (size_t i = 0; i < ELEMENTSOF(settings); i++) {
                 if (!set[i])
                         continue;
@@ -494,6 +524,7 @@ static int send_hello(Run *run)
                 .hostname = run->hostname,
                 .machine_id = run->machine_id,
                 .agent_version = PACKAGE_VERSION,
+                .labels = &run->cfg.watch.labels,
                 .clock_ms = now_ms(),
         };
         size_t size;
@@ -909,6 +940,7 @@ static int setup(Run *run, int argc, char **argv)
 
         so.root = run->cfg.root;
         so.cgroup = run->cfg.cgroup;
+        watch_options_apply(&run->cfg.watch, &so);
         r = sampler_new(&so, &run->sampler);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up the sampler: %m");

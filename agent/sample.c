@@ -37,3 +37,15 @@ const char *cgroup_mode_to_string(CgroupMode m)
                 return "none";
         }
 }
+
+const char *agent_net_source_to_string(AgentNetSource s)
+{
+        switch (s) {
+        case AGENT_NET_TASK:
+                return "task";
+        case AGENT_NET_INTERFACES:
+                return "interfaces";
+        default:
+                return "own";
+        }
+}

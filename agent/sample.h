@@ -25,6 +25,13 @@ typedef enum AgentVirt {
         AGENT_VIRT_QEMU, /* qemu emulating the CPU (TCG), no KVM */
 } AgentVirt; /* same numbers as Seatmeter__Virt */
 
+/* Where the network figures come from. */
+typedef enum AgentNetSource {
+        AGENT_NET_OWN = 0,    /* the reader's own namespace: /proc/net/dev */
+        AGENT_NET_TASK,       /* the namespace of a task in the watched cgroup: /proc/PID/net/dev */
+        AGENT_NET_INTERFACES, /* the host's interfaces named by --net-iface (a VM's taps), seen from the guest */
+} AgentNetSource;
+
 typedef enum CgroupMode {
         CGROUP_MODE_NONE = 0, /* no cgroup limits visible: the whole system */
         CGROUP_MODE_LEGACY,   /* v1 only */
@@ -76,6 +83,10 @@ typedef struct AgentSample {
         bool has_cpu_usage, has_cpu_user_system, has_cpu_throttling;
         uint64_t cpu_usage_usec, cpu_user_usec, cpu_system_usec;
         uint64_t cpu_nr_periods, cpu_nr_throttled, cpu_throttled_usec;
+        /* Steal: time the hypervisor gave our vCPUs to others, from /proc/stat (whole system only). It is
+         * not part of cpu_usage_usec. */
+        bool has_cpu_steal;
+        uint64_t cpu_steal_usec;
 
         /* memory, bytes */
         bool has_memory_usage, has_memory_working_set, has_memory_cache, has_memory_anon, has_memory_swap,
@@ -87,7 +98,10 @@ typedef struct AgentSample {
         bool has_io;
         uint64_t io_read_bytes, io_write_bytes, io_read_ops, io_write_ops;
 
-        /* network of our namespace, cumulative */
+        /* network, cumulative: of our namespace, of the watched cgroup's (net_pid's), or of the named
+         * interfaces with receive and transmit as the guest sees them */
+        AgentNetSource net_source;
+        unsigned net_pid; /* AGENT_NET_TASK: the task whose namespace was read, 0 when none was found */
         bool has_net;
         unsigned n_net;
         AgentNetDev net[AGENT_NET_MAX];
@@ -104,3 +118,4 @@ typedef struct AgentSample {
 const char *agent_virt_to_string(AgentVirt v);
 AgentVirt agent_virt_from_string(const char *s);
 const char *cgroup_mode_to_string(CgroupMode m);
+const char *agent_net_source_to_string(AgentNetSource s);

@@ -27,6 +27,11 @@
 #define SAMPLER_SUBTREE_STATES_MAX 16384U
 #define SAMPLER_PID_STAT_MAX 1024U /* /proc/TID/stat: ~52 numbers and a comm of at most 64 bytes */
 #define USER_HZ 100 /* the kernel's ABI for /proc/stat and cpuacct.stat ticks */
+/* Finding a task of a watched cgroup for its network namespace: how deep below it and how many cgroups
+ * are looked at (Proxmox keeps a container's tasks in /lxc/<vmid>/ns/..., not in /lxc/<vmid>). */
+#define SAMPLER_TASK_DEPTH_MAX 4U
+#define SAMPLER_TASK_CGROUPS_MAX 256U
+#define SAMPLER_PROCS_HEAD 64U /* bytes of cgroup.procs read: the first id is all we need */
 
 typedef struct SFile {
         const int *dirfd;   /* points into the layout or at the root fd, so it follows them */
@@ -102,6 +107,12 @@ struct Sampler {
         bool include_lo;
         AgentVirt virt;
         CgroupLayout layout;
+
+        AgentNetSource net_source;
+        unsigned n_ifaces;
+        char ifaces[AGENT_NET_MAX][AGENT_IFNAME_MAX];
+        uint64_t iface_warned; /* bit i: names ifaces[i] that could not be found, said once */
+        bool net_task_warned;
 
         SFile files[_F_MAX];
         SFile parents[_P_MAX][CGROUP_DEPTH_MAX];
@@ -393,7 +404,23 @@ int sampler_new(const SamplerOptions *o, Sampler **ret)
         r = cgroup_layout_open(s->root_fd, streq(root, "/"), o ? o->cgroup : NULL, &s->layout);
         if (r < 0)
                 return r;
-        s->virt = virt_detect(s->root_fd);
+        if (o && o->virt != AGENT_VIRT_UNKNOWN)
+                s->virt = o->virt;
+        else if (s->named)
+                s->virt = virt_from_cgroup_path(cgroup_layout_path(&s->layout));
+        else
+                s->virt = virt_detect(s->root_fd);
+        if (o && o->n_net_ifaces > 0) {
+                if (o->n_net_ifaces > AGENT_NET_MAX)
+                        return log_error_errno(E2BIG, "At most %u interfaces can be named.", AGENT_NET_MAX);
+                s->net_source = AGENT_NET_INTERFACES;
+                for (unsigned i = 0; i < o->n_net_ifaces; i++) {
+                        if (isempty(o->net_ifaces[i]) || strlen(o->net_ifaces[i]) >= AGENT_IFNAME_MAX)
+                                return log_error_errno(EINVAL, "Invalid interface name '%s'.", o->net_ifaces[i]);
+                        strcpy(s->ifaces[s->n_ifaces++], o->net_ifaces[i]);
+                }
+        } else
+                s->net_source = s->named ? AGENT_NET_TASK : AGENT_NET_OWN;
         setup_files(s);
         read_host(s);
         find_disks(s);
@@ -679,18 +706,22 @@ static void read_pressure(Sampler *s, SFile *f, AgentPressure *ret)
         }
 }
 
-static void read_net(Sampler *s, AgentSample *a)
+/* Parses the /proc/net/dev text in s->buf into a->net; f is the file for the warning (NULL: said once
+ * through net_task_warned). */
+static void parse_net(Sampler *s, SFile *f, AgentSample *a)
 {
-        SFile *f = &s->files[F_NET_DEV];
         bool truncated = false;
         int r;
 
-        if (sfile_read(s, f) < 0)
-                return;
         r = cgparse_net_dev(s->buf, s->include_lo, a->net, AGENT_NET_MAX, &a->n_net, &truncated);
         if (r < 0) {
                 a->n_net = 0;
-                sfile_garbage(f, r);
+                if (f)
+                        sfile_garbage(f, r);
+                else if (!s->net_task_warned) {
+                        s->net_task_warned = true;
+                        log_warning_errno(r, "Ignoring unexpected contents of proc/%u/net/dev: %m", a->net_pid);
+                }
                 return;
         }
         a->has_net = true;
@@ -698,6 +729,159 @@ static void read_net(Sampler *s, AgentSample *a)
                 s->net_truncated_warned = true;
                 log_warning("More than %u network interfaces; the rest are left out.", AGENT_NET_MAX);
         }
+}
+
+/* The first task id in the cgroup.procs of the cgroup open at dir_fd, or of the cgroups below it (depth
+ * levels further down), depth first; *budget bounds the cgroups looked at. Returns 0 with *ret, or
+ * -ENOENT when no task is there. */
+static int find_task(Sampler *s, int dir_fd, unsigned depth, unsigned *budget, unsigned *ret)
+{
+        _cleanup_close_ int fd = -EBADF;
+        char head[SAMPLER_PROCS_HEAD + 1];
+        struct dirent *de;
+        ssize_t n;
+        DIR *d;
+        int r = -ENOENT;
+
+        if (*budget == 0)
+                return -ENOENT;
+        (*budget)--;
+        fd = openat(dir_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 && errno == ENOENT)
+                fd = openat(dir_fd, "tasks", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd >= 0) {
+                n = pread(fd, head, SAMPLER_PROCS_HEAD, 0);
+                if (n > 0) {
+                        char *nl;
+
+                        head[n] = 0;
+                        /* Only whole lines: a cut one could read as a different id. */
+                        nl = strrchr(head, '\n');
+                        if (nl)
+                                nl[1] = 0;
+                        else if ((size_t)n == SAMPLER_PROCS_HEAD)
+                                head[0] = 0;
+                        if (cgparse_first_pid(head, ret) >= 0)
+                                return 0;
+                }
+                fd = safe_close(fd);
+        }
+        if (depth >= SAMPLER_TASK_DEPTH_MAX)
+                return -ENOENT;
+        fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -ENOENT;
+        d = fdopendir(fd);
+        if (!d)
+                return -ENOENT;
+        fd = -EBADF;
+        while (r < 0 && (de = readdir(d))) {
+                _cleanup_close_ int sub = -EBADF;
+
+                if (de->d_name[0] == '.' || (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+                        continue;
+                sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                if (sub >= 0)
+                        r = find_task(s, sub, depth + 1, budget, ret);
+        }
+        closedir(d);
+        return r;
+}
+
+/* The network of the watched cgroup: /proc/PID/net/dev of a task in it, opened afresh each time (an fd
+ * kept open would keep a stopped container's namespace, and its veth, alive). */
+static void read_net_task(Sampler *s, AgentSample *a)
+{
+        static const CgController order[] = {CG_UNIFIED, CG_CPU, CG_MEMORY, CG_CPUACCT, CG_CPUSET, CG_BLKIO};
+        int top = -EBADF;
+
+        for (size_t i = 0; i < ELEMENTSOF(order) && top < 0; i++)
+                if (s->layout.fd[order[i]] >= 0 && (order[i] != CG_UNIFIED || s->layout.mode == CGROUP_MODE_UNIFIED))
+                        top = s->layout.fd[order[i]];
+        /* Twice: the task found may exit between reading its id and opening its file. */
+        for (int attempt = 0; attempt < 2 && top >= 0; attempt++) {
+                _cleanup_close_ int fd = -EBADF;
+                unsigned budget = SAMPLER_TASK_CGROUPS_MAX, pid;
+                char path[48];
+                ssize_t n;
+
+                if (find_task(s, top, 0, &budget, &pid) < 0)
+                        break;
+                (void)snprintf(path, sizeof path, "proc/%u/net/dev", pid);
+                fd = openat(s->root_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        continue;
+                n = pread_full(fd, s->buf, MIN((size_t)CGPARSE_TABLE_MAX + 1, sizeof s->buf));
+                if (n < 0)
+                        continue;
+                a->net_pid = pid;
+                parse_net(s, NULL, a);
+                return;
+        }
+        if (!s->net_task_warned) {
+                s->net_task_warned = true;
+                log_warning("No task found in cgroup %s: its network is unknown until one runs.", a->cgroup_path);
+        }
+}
+
+/* The interfaces named by --net-iface, in the host's namespace. A tap or veth on the host receives what
+ * the guest sends: receive and transmit are swapped so the figures are the guest's, like those of an
+ * agent inside it. */
+static void read_net_interfaces(Sampler *s, AgentSample *a)
+{
+        SFile *f = &s->files[F_NET_DEV];
+        AgentNetDev devs[AGENT_NET_MAX];
+        bool found[AGENT_NET_MAX];
+        int r;
+
+        if (sfile_read(s, f) < 0)
+                return;
+        r = cgparse_net_dev_pick(s->buf, (const char (*)[AGENT_IFNAME_MAX])s->ifaces, s->n_ifaces, devs, found);
+        if (r < 0) {
+                sfile_garbage(f, r);
+                return;
+        }
+        a->n_net = 0;
+        for (unsigned i = 0; i < s->n_ifaces; i++) {
+                AgentNetDev *d = &a->net[a->n_net];
+
+                if (!found[i]) {
+                        if (!(s->iface_warned & (UINT64_C(1) << i))) {
+                                s->iface_warned |= UINT64_C(1) << i;
+                                log_warning("Interface '%s' not found; left out until it appears.", s->ifaces[i]);
+                        }
+                        continue;
+                }
+                *d = (AgentNetDev){
+                        .rx_bytes = devs[i].tx_bytes, .tx_bytes = devs[i].rx_bytes,
+                        .rx_packets = devs[i].tx_packets, .tx_packets = devs[i].rx_packets,
+                        .rx_errors = devs[i].tx_errors, .tx_errors = devs[i].rx_errors,
+                        .rx_dropped = devs[i].tx_dropped, .tx_dropped = devs[i].rx_dropped,
+                };
+                memcpy(d->name, devs[i].name, sizeof d->name);
+                a->n_net++;
+        }
+        a->has_net = true;
+}
+
+static void read_net(Sampler *s, AgentSample *a)
+{
+        SFile *f = &s->files[F_NET_DEV];
+
+        a->net_source = s->net_source;
+        switch (s->net_source) {
+        case AGENT_NET_TASK:
+                read_net_task(s, a);
+                return;
+        case AGENT_NET_INTERFACES:
+                read_net_interfaces(s, a);
+                return;
+        case AGENT_NET_OWN:
+                break;
+        }
+        if (sfile_read(s, f) < 0)
+                return;
+        parse_net(s, f, a);
 }
 
 /* The whole system's usage from /proc (a VM or a bare host without cgroup limits). */
@@ -719,7 +903,10 @@ static void read_system(Sampler *s, AgentSample *a)
                         a->has_cpu_usage = a->has_cpu_user_system = true;
                         a->cpu_user_usec = (st.user + st.nice) * tick;
                         a->cpu_system_usec = (st.system + st.irq + st.softirq) * tick;
-                        a->cpu_usage_usec = a->cpu_user_usec + a->cpu_system_usec + st.steal * tick;
+                        /* Steal is time our vCPUs wanted and did not get: not usage, its own figure. */
+                        a->cpu_usage_usec = a->cpu_user_usec + a->cpu_system_usec;
+                        a->has_cpu_steal = true;
+                        a->cpu_steal_usec = st.steal * tick;
                 }
         }
         if (read_keyed(s, &s->files[F_MEMINFO], mi, ELEMENTSOF(mi)) > 0 && mi[0].found && mi[1].found &&

@@ -11,6 +11,14 @@ typedef struct SamplerOptions {
         const char *root;   /* read /proc and /sys under this folder (fixtures); NULL or "/" for the real ones */
         const char *cgroup; /* watch this cgroup path (as in /proc/self/cgroup, e.g. "/lxc/ct1"); NULL: own */
         bool include_lo;    /* keep the loopback interface in net[] */
+        AgentVirt virt;     /* the kind to report; AGENT_VIRT_UNKNOWN: detected (own cgroup) or read from the
+                             * cgroup's path (--cgroup: the watcher's own evidence says nothing of the guest) */
+        /* Host interfaces that carry a watched VM's traffic (its taps): the network figures are these, with
+         * receive and transmit swapped to the guest's view. At most AGENT_NET_MAX names shorter than
+         * AGENT_IFNAME_MAX. Without them, a --cgroup's figures are those of the network namespace of a
+         * task in it. */
+        const char *const *net_ifaces;
+        unsigned n_net_ifaces;
 } SamplerOptions;
 
 /* Discovers the cgroup layout and opens what it needs. Missing or unreadable files are not errors here:

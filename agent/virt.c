@@ -167,3 +167,75 @@ AgentVirt virt_detect(int root_fd)
                 e.cpuid_vendor = cpuid;
         return virt_decide(&e);
 }
+
+static bool has_suffix(const char *s, size_t n, const char *suffix)
+{
+        size_t k = strlen(suffix);
+        return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+static bool component_is(const char *s, size_t n, const char *word)
+{
+        return n == strlen(word) && memcmp(s, word, n) == 0;
+}
+
+/* What one path component says, given the one above it (prev, prev_n; prev_n 0 at the top). */
+static AgentVirt virt_from_component(const char *prev, size_t prev_n, const char *c, size_t n)
+{
+        /* Proxmox and plain LXC: /lxc/<vmid or name>; LXC 4+: /lxc.payload.<name> or /lxc.payload/<name>. */
+        if ((component_is(prev, prev_n, "lxc") || component_is(prev, prev_n, "lxc.payload")) && n > 0)
+                return AGENT_VIRT_LXC;
+        if (n > STRLEN("lxc.payload.") && strneq(c, "lxc.payload.", STRLEN("lxc.payload.")))
+                return AGENT_VIRT_LXC;
+        /* Proxmox VMs: /qemu.slice/<vmid>.scope. */
+        if (component_is(prev, prev_n, "qemu.slice") && has_suffix(c, n, ".scope"))
+                return AGENT_VIRT_KVM;
+        /* libvirt under systemd: /machine.slice/machine-qemu\x2d1\x2dvm1.scope, machine-lxc\x2d...;
+         * without systemd: /machine/vm1.libvirt-qemu, /machine/ct1.libvirt-lxc. */
+        if (n > STRLEN("machine-qemu") && strneq(c, "machine-qemu", STRLEN("machine-qemu")))
+                return AGENT_VIRT_KVM;
+        if (n > STRLEN("machine-lxc") && strneq(c, "machine-lxc", STRLEN("machine-lxc")))
+                return AGENT_VIRT_LXC;
+        if (has_suffix(c, n, ".libvirt-qemu"))
+                return AGENT_VIRT_KVM;
+        if (has_suffix(c, n, ".libvirt-lxc"))
+                return AGENT_VIRT_LXC;
+        if (component_is(prev, prev_n, "machine.slice") && n > STRLEN("systemd-nspawn@") &&
+            strneq(c, "systemd-nspawn@", STRLEN("systemd-nspawn@")))
+                return AGENT_VIRT_CONTAINER_OTHER;
+        /* Docker: /docker/<id>, /system.slice/docker-<id>.scope; Podman: libpod-<id>.scope, /libpod_parent. */
+        if (component_is(prev, prev_n, "docker") && n > 0)
+                return AGENT_VIRT_DOCKER;
+        if (n > STRLEN("docker-.scope") && strneq(c, "docker-", STRLEN("docker-")) && has_suffix(c, n, ".scope"))
+                return AGENT_VIRT_DOCKER;
+        if (n > STRLEN("libpod-") && strneq(c, "libpod-", STRLEN("libpod-")))
+                return AGENT_VIRT_PODMAN;
+        return AGENT_VIRT_UNKNOWN;
+}
+
+AgentVirt virt_from_cgroup_path(const char *path)
+{
+        AgentVirt found = AGENT_VIRT_UNKNOWN;
+        const char *prev = "", *p;
+        size_t prev_n = 0;
+
+        if (!path)
+                return AGENT_VIRT_UNKNOWN;
+        for (p = path; *p;) {
+                size_t n;
+                AgentVirt v;
+
+                if (*p == '/') {
+                        p++;
+                        continue;
+                }
+                n = strcspn(p, "/");
+                v = virt_from_component(prev, prev_n, p, n);
+                if (v != AGENT_VIRT_UNKNOWN)
+                        found = v; /* the deepest guest wins: a container in a VM is a container */
+                prev = p;
+                prev_n = n;
+                p += n;
+        }
+        return found;
+}

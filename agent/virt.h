@@ -22,3 +22,10 @@ typedef struct VirtEvidence {
                                          * not read (a fixture tree, another architecture) */
 } VirtEvidence;
 AgentVirt virt_decide(const VirtEvidence *e);
+
+/* The kind of guest a cgroup path belongs to, as the managers name their cgroups: Proxmox's /lxc/<vmid>
+ * and /qemu.slice/<vmid>.scope, LXC's /lxc.payload.<name>, libvirt's machine.slice/machine-qemu...,
+ * machine-lxc... and machine/<name>.libvirt-{qemu,lxc}, systemd-nspawn, Docker and Podman scopes. The
+ * deepest component that names a guest decides. AGENT_VIRT_UNKNOWN when none does (pure; for the host
+ * watching a guest with --cgroup, where the watcher's own evidence says nothing about the guest). */
+AgentVirt virt_from_cgroup_path(const char *path);

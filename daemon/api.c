@@ -373,12 +373,28 @@ static int arg_time(const ApiRequest *req, const char *key, int64_t def, int64_t
 
 /* ---- /api/v1/agents ---- */
 
+/* The agent's labels as stored (a JSON object the store wrote), {} when unknown or unreadable. */
+static json_t *agent_labels_to_json(const QueryAgent *a)
+{
+        json_t *o = isempty(a->labels) ? NULL : json_loads(a->labels, JSON_REJECT_DUPLICATES, NULL);
+
+        if (o && !json_is_object(o)) {
+                json_decref(o);
+                o = NULL;
+        }
+        return o ? o : json_object();
+}
+
 static json_t *agent_to_json(const QueryAgent *a, const QuerySample *latest)
 {
         json_t *o = json_object();
 
         if (!o)
                 return NULL;
+        if (json_set(o, "labels", agent_labels_to_json(a)) < 0) {
+                json_decref(o);
+                return NULL;
+        }
         if (json_set(o, "id", json_string(a->id)) < 0 || json_set(o, "virt", json_text(a->virt)) < 0 ||
             json_set(o, "hostname", json_text(a->hostname)) < 0 ||
             json_set(o, "connected", json_boolean(a->connected)) < 0 ||
@@ -473,7 +489,7 @@ static const QueryColumn latest_columns[] = {
         QUERY_CPU_CORES,         QUERY_CPU_RATIO,   QUERY_THROTTLED_RATIO, QUERY_MEMORY_BYTES,
         QUERY_WORKING_SET_BYTES, QUERY_IO_READ_BPS, QUERY_IO_WRITE_BPS,    QUERY_NET_RX_BPS,
         QUERY_NET_TX_BPS,        QUERY_USERS,       QUERY_CACHE_BYTES,     QUERY_ANON_BYTES,
-        QUERY_SWAP_BYTES,
+        QUERY_SWAP_BYTES,        QUERY_STEAL_RATIO,
 };
 
 /* From live when it has the agent (no database read at all: dashboards poll this route hardest), else

@@ -23,6 +23,7 @@ static const struct {
         [QUERY_NET_RX_BPS] = {"net_rx_bps", false},
         [QUERY_NET_TX_BPS] = {"net_tx_bps", false},
         [QUERY_USERS] = {"users", true},
+        [QUERY_STEAL_RATIO] = {"steal_ratio", false},
         [QUERY_CACHE_BYTES] = {"cache_bytes", true},
         [QUERY_ANON_BYTES] = {"anon_bytes", true},
         [QUERY_SWAP_BYTES] = {"swap_bytes", true},
@@ -35,26 +36,24 @@ static const struct {
         [QUERY_OOM_KILLS] = {"oom_kills", true},
         [QUERY_CPU_NR_PERIODS] = {"cpu_nr_periods", true},
         [QUERY_CPU_NR_THROTTLED] = {"cpu_nr_throttled", true},
+        [QUERY_CPU_STEAL_USEC] = {"cpu_steal_usec", true},
 };
-
-#define STRINGIFY_(x) #x
-#define STRINGIFY(x) STRINGIFY_(x)
 
 #define SAMPLE_COLUMNS                                                                                      \
         "time_ms, seq, cpu_cores, cpu_ratio, throttled_ratio, memory_bytes, working_set_bytes, "            \
         "io_read_bps, "                                                                                     \
-        "io_write_bps, net_rx_bps, net_tx_bps, users, cache_bytes, anon_bytes, swap_bytes, "                \
+        "io_write_bps, net_rx_bps, net_tx_bps, users, steal_ratio, cache_bytes, anon_bytes, swap_bytes, "   \
         "cpu_usage_usec, "                                                                                  \
         "cpu_throttled_usec, io_read_bytes, io_write_bytes, net_rx_bytes, net_tx_bytes, oom_kills, "        \
-        "cpu_nr_periods, cpu_nr_throttled"
+        "cpu_nr_periods, cpu_nr_throttled, cpu_steal_usec"
 
 #define AGENT_COLUMNS                                                                                       \
         "a.num, a.id, a.virt, a.hostname, a.bbb, a.transport, a.cgroup_mode, a.cgroup_path, "               \
         "a.agent_version, "                                                                                 \
         "a.connected, a.cgroup_version, a.cpu_count, a.effective_cpus, a.memory_limit_bytes, "              \
         "a.swap_limit_bytes, a.host_cpus, a.host_memory_bytes, a.first_seen_ms, a.last_seen_ms, "           \
-        "a.clock_offset_ms, a.agg_time_ms"
-#define AGENT_NCOLUMNS 21
+        "a.clock_offset_ms, a.agg_time_ms, a.labels"
+#define AGENT_NCOLUMNS 22
 
 #define TREND_STATS(c) c "_n, " c "_min, " c "_sum, " c "_max"
 
@@ -84,7 +83,7 @@ static const char *const stmt_sql[_STMT_MAX] =
                 [STMT_LATEST] = "SELECT " SAMPLE_COLUMNS
                                 " FROM samples WHERE agent = ?1 ORDER BY time_ms DESC LIMIT 1",
                 [STMT_TRENDS] = "SELECT hour_ms, n, " TREND_STATS("cpu_cores") ", " TREND_STATS("cpu_ratio") ", " TREND_STATS("throttled_ratio") ", " TREND_STATS("memory_bytes") ", " TREND_STATS(
-                        "working_set_bytes") ", " TREND_STATS("io_read_bps") ", " TREND_STATS("io_write_bps") ", " TREND_STATS("net_rx_bps") ", " TREND_STATS("net_tx_bps") ", " TREND_STATS("users") " FROM trends WHERE agent = ?1 AND hour_ms BETWEEN ?2 AND ?3 ORDER BY hour_ms",
+                        "working_set_bytes") ", " TREND_STATS("io_read_bps") ", " TREND_STATS("io_write_bps") ", " TREND_STATS("net_rx_bps") ", " TREND_STATS("net_tx_bps") ", " TREND_STATS("users") ", " TREND_STATS("steal_ratio") " FROM trends WHERE agent = ?1 AND hour_ms BETWEEN ?2 AND ?3 ORDER BY hour_ms",
                 [STMT_CURVES] = "SELECT users, n, sum, sumsq, max, hist FROM curves WHERE agent = ?1 AND "
                                 "metric = ?2 "
                                 "ORDER BY users",
@@ -312,6 +311,7 @@ static void read_agent(sqlite3_stmt *s, QueryAgent *ret)
         column_text(s, 6, ret->cgroup_mode, sizeof(ret->cgroup_mode));
         column_text(s, 7, ret->cgroup_path, sizeof(ret->cgroup_path));
         column_text(s, 8, ret->agent_version, sizeof(ret->agent_version));
+        column_text(s, 21, ret->labels, sizeof(ret->labels));
 }
 
 int query_agents(Query *q, QueryAgentCb cb, void *userdata)

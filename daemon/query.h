@@ -11,6 +11,7 @@
 
 #include <math.h>
 
+#include "label.h"
 #include "macro.h"
 
 typedef struct Query Query;
@@ -32,6 +33,7 @@ typedef enum QueryColumn {
         QUERY_NET_RX_BPS,
         QUERY_NET_TX_BPS,
         QUERY_USERS,
+        QUERY_STEAL_RATIO,
         QUERY_SERIES_MAX, /* end of the series metrics */
         QUERY_CACHE_BYTES = QUERY_SERIES_MAX,
         QUERY_ANON_BYTES,
@@ -45,6 +47,7 @@ typedef enum QueryColumn {
         QUERY_OOM_KILLS,
         QUERY_CPU_NR_PERIODS,
         QUERY_CPU_NR_THROTTLED,
+        QUERY_CPU_STEAL_USEC,
         _QUERY_COLUMN_MAX,
 } QueryColumn;
 
@@ -81,6 +84,7 @@ typedef struct QueryAgent {
         char cgroup_mode[QUERY_TEXT_MAX + 1];
         char cgroup_path[QUERY_TEXT_MAX + 1];
         char agent_version[QUERY_TEXT_MAX + 1];
+        char labels[LABELS_JSON_MAX + 1]; /* JSON object, "" when unknown */
         bool connected;
         int64_t cgroup_version; /* -1 unknown */
         int64_t cpu_count;      /* -1 unknown */

@@ -4,6 +4,7 @@
 
 #include <math.h>
 
+#include "label.h"
 #include "store.h"
 
 static const char *const virt_names[] = {
@@ -135,6 +136,19 @@ int store_hello_check(const Seatmeter__Hello *h, const char **ret_reason)
                 FAIL("agent_version too long or not text");
         if (h->has_cgroup_version && h->cgroup_version > 2)
                 FAIL("cgroup_version not 0, 1 or 2");
+        if (h->n_labels > LABELS_MAX)
+                FAIL("more than " STRINGIFY(LABELS_MAX) " labels");
+        for (size_t i = 0; i < h->n_labels; i++) {
+                const Seatmeter__Label *l = h->labels[i];
+
+                if (!l || !label_key_is_valid(l->key))
+                        FAIL("label key missing or not [A-Za-z_][A-Za-z0-9_]{0,31}");
+                if (l->value && !label_value_is_valid(l->value))
+                        FAIL("label value too long or not text");
+                for (size_t j = 0; j < i; j++)
+                        if (streq(h->labels[j]->key, l->key))
+                                FAIL("label key given twice");
+        }
         return store_limits_check(h->limits, ret_reason);
 }
 
@@ -176,7 +190,8 @@ int store_sample_check(const Seatmeter__Sample *s, int64_t now_ms, const char **
             (s->has_cpu_system_usec && s->cpu_system_usec > STORE_COUNTER_MAX) ||
             (s->has_cpu_nr_periods && s->cpu_nr_periods > STORE_COUNTER_MAX) ||
             (s->has_cpu_nr_throttled && s->cpu_nr_throttled > STORE_COUNTER_MAX) ||
-            (s->has_cpu_throttled_usec && s->cpu_throttled_usec > STORE_COUNTER_MAX))
+            (s->has_cpu_throttled_usec && s->cpu_throttled_usec > STORE_COUNTER_MAX) ||
+            (s->has_cpu_steal_usec && s->cpu_steal_usec > STORE_COUNTER_MAX))
                 FAIL("cpu counter out of range");
         /* The kernel counts a throttled period only among the periods. */
         if (s->has_cpu_nr_periods && s->has_cpu_nr_throttled && s->cpu_nr_throttled > s->cpu_nr_periods)

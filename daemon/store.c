@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "curve.h"
+#include "label.h"
 #include "log.h"
 #include "schema-files.h"
 #include "store.h"
@@ -39,7 +40,7 @@
 #define NONE UINT32_MAX
 
 /* Columns of a stored row, in the order of the INSERT below. */
-enum { R_CPU_CORES, R_CPU_RATIO, R_THROTTLED_RATIO, R_IO_READ, R_IO_WRITE, R_NET_RX, R_NET_TX, _R_MAX };
+enum { R_CPU_CORES, R_CPU_RATIO, R_THROTTLED_RATIO, R_IO_READ, R_IO_WRITE, R_NET_RX, R_NET_TX, R_STEAL_RATIO, _R_MAX };
 enum { G_MEMORY, G_WORKING_SET, G_CACHE, G_ANON, G_SWAP, _G_MAX };
 enum {
         C_CPU_USAGE,
@@ -51,6 +52,7 @@ enum {
         C_OOM_KILLS,
         C_NR_PERIODS,
         C_NR_THROTTLED,
+        C_STEAL_USEC,
         _C_MAX
 };
 
@@ -84,11 +86,13 @@ enum {
         T_NET_RX,
         T_NET_TX,
         T_USERS,
+        T_STEAL_RATIO,
         _T_MAX
 };
 static const char *const trend_columns[_T_MAX] = {
         "cpu_cores",   "cpu_ratio",   "throttled_ratio", "memory_bytes", "working_set_bytes",
         "io_read_bps", "io_write_bps", "net_rx_bps",     "net_tx_bps",   "users",
+        "steal_ratio",
 };
 
 typedef struct TrendAcc {
@@ -222,21 +226,21 @@ typedef enum StmtId {
 static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_INSERT_SAMPLE] =
                 "INSERT OR IGNORE INTO samples (agent, time_ms, seq, users, cpu_cores, cpu_ratio, throttled_ratio,"
-                " io_read_bps, io_write_bps, net_rx_bps, net_tx_bps, memory_bytes, working_set_bytes, cache_bytes,"
-                " anon_bytes, swap_bytes, cpu_usage_usec, cpu_throttled_usec, io_read_bytes, io_write_bytes,"
-                " net_rx_bytes, net_tx_bytes, oom_kills, cpu_nr_periods, cpu_nr_throttled)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " io_read_bps, io_write_bps, net_rx_bps, net_tx_bps, steal_ratio, memory_bytes, working_set_bytes,"
+                " cache_bytes, anon_bytes, swap_bytes, cpu_usage_usec, cpu_throttled_usec, io_read_bytes,"
+                " io_write_bytes, net_rx_bytes, net_tx_bytes, oom_kills, cpu_nr_periods, cpu_nr_throttled,"
+                " cpu_steal_usec) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         [STMT_STREAM_GET] = "SELECT last_seq FROM streams WHERE agent = ? AND stream = ?",
         [STMT_STREAM_SET] = "INSERT INTO streams (agent, stream, last_seq) VALUES (?, ?, ?)"
                             " ON CONFLICT (agent, stream) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
         [STMT_SAMPLE_EXISTS] = "SELECT 1 FROM samples WHERE agent = ? AND time_ms = ?",
         [STMT_SAMPLE_BEFORE] =
                 "SELECT time_ms, cpu_usage_usec, cpu_throttled_usec, io_read_bytes, io_write_bytes, net_rx_bytes,"
-                " net_tx_bytes, oom_kills, cpu_nr_periods, cpu_nr_throttled FROM samples"
+                " net_tx_bytes, oom_kills, cpu_nr_periods, cpu_nr_throttled, cpu_steal_usec FROM samples"
                 " WHERE agent = ? AND time_ms < ? ORDER BY time_ms DESC LIMIT 1",
         [STMT_SAMPLE_NEWEST] =
                 "SELECT time_ms, cpu_usage_usec, cpu_throttled_usec, io_read_bytes, io_write_bytes, net_rx_bytes,"
-                " net_tx_bytes, oom_kills, cpu_nr_periods, cpu_nr_throttled, seq FROM samples"
+                " net_tx_bytes, oom_kills, cpu_nr_periods, cpu_nr_throttled, cpu_steal_usec, seq FROM samples"
                 " WHERE agent = ? ORDER BY time_ms DESC LIMIT 1",
         [STMT_NETDEV_COUNT] = "SELECT count(*) FROM netdev WHERE agent = ? AND time_ms = ?",
         [STMT_AGENT_GET] = "SELECT num, effective_cpus, agg_time_ms FROM agents WHERE id = ?",
@@ -246,8 +250,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
                 "INSERT INTO agents (id, virt, hostname, machine_id, agent_version, cgroup_version, cgroup_mode,"
                 " cgroup_path, effective_cpus, cpu_count, cpuset, quota_us, period_us, memory_limit_bytes,"
                 " swap_limit_bytes, host_cpus, host_memory_bytes, bbb, transport, clock_offset_ms,"
-                " connected, first_seen_ms, last_seen_ms)"
-                " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,1,?21,?21)"
+                " connected, first_seen_ms, last_seen_ms, labels)"
+                " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,1,?21,?21,?22)"
                 " ON CONFLICT (id) DO UPDATE SET virt = excluded.virt, hostname = excluded.hostname,"
                 " machine_id = excluded.machine_id, agent_version = excluded.agent_version,"
                 " cgroup_version = excluded.cgroup_version, cgroup_mode = excluded.cgroup_mode,"
@@ -257,7 +261,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
                 " swap_limit_bytes = excluded.swap_limit_bytes, host_cpus = excluded.host_cpus,"
                 " host_memory_bytes = excluded.host_memory_bytes, bbb = excluded.bbb,"
                 " transport = excluded.transport, clock_offset_ms = excluded.clock_offset_ms, connected = 1,"
-                " last_seen_ms = excluded.last_seen_ms"
+                " last_seen_ms = excluded.last_seen_ms, labels = excluded.labels"
                 " RETURNING num",
         [STMT_AGENT_LAST] = "UPDATE agents SET last_seq = CASE WHEN ?1 >= last_time_ms THEN ?2 ELSE last_seq END,"
                             " last_time_ms = max(last_time_ms, ?1), last_seen_ms = max(coalesce(last_seen_ms, 0), ?3),"
@@ -270,7 +274,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_AGENT_NUMS] = "SELECT num FROM agents ORDER BY num",
         /* Committed samples that the aggregates do not hold yet (after a crash). */
         [STMT_AGENT_TAIL] = "SELECT a.id, s.time_ms, s.users, s.cpu_cores, s.cpu_ratio, s.throttled_ratio,"
-                            " s.io_read_bps, s.io_write_bps, s.net_rx_bps, s.net_tx_bps, s.memory_bytes,"
+                            " s.io_read_bps, s.io_write_bps, s.net_rx_bps, s.net_tx_bps, s.steal_ratio, s.memory_bytes,"
                             " s.working_set_bytes FROM agents a JOIN samples s ON s.agent = a.num"
                             " AND s.time_ms > a.agg_time_ms ORDER BY a.num, s.time_ms",
         [STMT_TREND_UPSERT] = NULL, /* built by trend_upsert_sql() */
@@ -1035,8 +1039,23 @@ static int write_streams(Store *s, const StoreAgent *a)
         return 0;
 }
 
+/* The labels of a checked Hello as the JSON object stored in agents.labels. */
+static int hello_labels_json(const Seatmeter__Hello *h, char *buf, size_t size)
+{
+        Labels labels = {0};
+
+        for (size_t i = 0; i < h->n_labels && i < LABELS_MAX; i++) {
+                Label *l = &labels.l[labels.n++];
+
+                (void)snprintf(l->key, sizeof(l->key), "%s", h->labels[i]->key);
+                (void)snprintf(l->value, sizeof(l->value), "%s", h->labels[i]->value ? h->labels[i]->value : "");
+        }
+        return labels_to_json(&labels, buf, size);
+}
+
 int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_time_ms, uint64_t *ret_last_seq)
 {
+        char labels_json[LABELS_JSON_MAX + 1];
         const Seatmeter__Hello *h;
         LimitsCopy l = {
                 .effective_cpus = NAN,
@@ -1063,6 +1082,9 @@ int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_ti
                 return -EINVAL;
         if (h->limits)
                 limits_copy(h->limits, &l);
+        r = hello_labels_json(h, labels_json, sizeof(labels_json));
+        if (r < 0)
+                return r;
 
         st = s->stmt[STMT_AGENT_HELLO];
         sqlite3_bind_text(st, 1, info->id, -1, SQLITE_STATIC);
@@ -1089,6 +1111,7 @@ int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_ti
         bind_text_or_null(st, 19, info->transport);
         sqlite3_bind_int64(st, 20, info->clock_offset_ms);
         sqlite3_bind_int64(st, 21, info->now_ms > 0 ? info->now_ms : now_ms());
+        sqlite3_bind_text(st, 22, labels_json, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
                 rc = sqlite3_step(st);
@@ -1183,6 +1206,10 @@ static void derive_rates(Row *row, const Prev *prev, int n_net, double effective
                 if (effective_cpus > 0)
                         row->rate[R_CPU_RATIO] = v / effective_cpus;
         }
+        /* Steal is a share of the same CPUs: what the VM was granted and the hypervisor gave away. */
+        v = counter_rate(prev->counter[C_STEAL_USEC], row->counter[C_STEAL_USEC], dt_ms) / 1e6;
+        if (v <= STORE_CPUS_MAX && effective_cpus > 0)
+                row->rate[R_STEAL_RATIO] = v / effective_cpus;
 
         if (prev->counter[C_NR_PERIODS] >= 0 && row->counter[C_NR_PERIODS] > prev->counter[C_NR_PERIODS] &&
             prev->counter[C_NR_THROTTLED] >= 0 && row->counter[C_NR_THROTTLED] >= prev->counter[C_NR_THROTTLED]) {
@@ -1248,6 +1275,7 @@ static int agent_add_trend(StoreAgent *a, const Row *row)
         trend_acc_add(&t->col[T_NET_RX], row->rate[R_NET_RX]);
         trend_acc_add(&t->col[T_NET_TX], row->rate[R_NET_TX]);
         trend_acc_add(&t->col[T_USERS], row->users < 0 ? NAN : (double)row->users);
+        trend_acc_add(&t->col[T_STEAL_RATIO], row->rate[R_STEAL_RATIO]);
         return 0;
 }
 
@@ -1501,6 +1529,7 @@ int store_add_sample(Store *s, const char *id, const Seatmeter__Sample *sample, 
                         [C_OOM_KILLS] = u64_or_none(sample->has_memory_oom_kills, sample->memory_oom_kills),
                         [C_NR_PERIODS] = u64_or_none(sample->has_cpu_nr_periods, sample->cpu_nr_periods),
                         [C_NR_THROTTLED] = u64_or_none(sample->has_cpu_nr_throttled, sample->cpu_nr_throttled),
+                        [C_STEAL_USEC] = u64_or_none(sample->has_cpu_steal_usec, sample->cpu_steal_usec),
                 },
         };
         if (row->seq < 0)
@@ -1756,6 +1785,7 @@ static void row_to_sample(const Row *row, QuerySample *ret)
                 [R_CPU_CORES] = QUERY_CPU_CORES, [R_CPU_RATIO] = QUERY_CPU_RATIO,
                 [R_THROTTLED_RATIO] = QUERY_THROTTLED_RATIO, [R_IO_READ] = QUERY_IO_READ_BPS,
                 [R_IO_WRITE] = QUERY_IO_WRITE_BPS, [R_NET_RX] = QUERY_NET_RX_BPS, [R_NET_TX] = QUERY_NET_TX_BPS,
+                [R_STEAL_RATIO] = QUERY_STEAL_RATIO,
         };
         static const int8_t gauge_col[_G_MAX] = {
                 [G_MEMORY] = QUERY_MEMORY_BYTES, [G_WORKING_SET] = QUERY_WORKING_SET_BYTES,
@@ -1767,7 +1797,7 @@ static void row_to_sample(const Row *row, QuerySample *ret)
                 [C_IO_READ] = QUERY_IO_READ_BYTES,        [C_IO_WRITE] = QUERY_IO_WRITE_BYTES,
                 [C_NET_RX] = QUERY_NET_RX_BYTES,          [C_NET_TX] = QUERY_NET_TX_BYTES,
                 [C_OOM_KILLS] = QUERY_OOM_KILLS,          [C_NR_PERIODS] = QUERY_CPU_NR_PERIODS,
-                [C_NR_THROTTLED] = QUERY_CPU_NR_THROTTLED,
+                [C_NR_THROTTLED] = QUERY_CPU_NR_THROTTLED, [C_STEAL_USEC] = QUERY_CPU_STEAL_USEC,
         };
 
         ret->time_ms = row->time_ms;

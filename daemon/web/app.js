@@ -389,7 +389,8 @@
     k.swatch.style.background = colorOf(a.id); // the order, so the colour, changes when agents come and go
     k.virt.replaceChildren(virtBadge(a.virt));
     k.state.replaceChildren(stateBadge(a));
-    k.host.textContent = a.hostname ? "on " + a.hostname : "";
+    const labels = Object.entries(a.labels || {}).map(([key, v]) => `${key}=${v}`).join(" · ");
+    k.host.textContent = [a.hostname ? "on " + a.hostname : "", labels].filter(Boolean).join(" · ");
   }
 
   function updateKpis(st) {
@@ -397,6 +398,8 @@
     k.cpu.textContent = fmtPct(l.cpu_ratio);
     let sub = isNum(l.cpu_cores) ? `${fmtCores(l.cpu_cores)} of ${fmtCores(a.effective_cpus)} cores` : "";
     if (isNum(l.throttled_ratio) && l.throttled_ratio > 0.0005) sub += ` · throttled ${fmtPct(l.throttled_ratio)}`;
+    // Steal (VMs only): CPU the hypervisor gave to others, not counted in the share above.
+    if (isNum(l.steal_ratio)) sub += ` · steal ${fmtPct(l.steal_ratio)}`;
     k.cpuSub.textContent = sub;
     k.ws.textContent = fmtBytes(l.working_set_bytes);
     k.wsSub.textContent = isNum(a.memory_limit_bytes) ? "of " + fmtBytes(a.memory_limit_bytes) +

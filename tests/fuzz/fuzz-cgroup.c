@@ -1,5 +1,6 @@
 /* libFuzzer target for the agent's cgroup and /proc parsers (agent/cgparse.c, virt_decide): every
- * parser gets the same input, which must never crash, hang or read out of bounds. */
+ * parser gets the same input, which must never crash, hang or read out of bounds. virt_from_cgroup_path()
+ * reads --cgroup paths, which come from operators and their scripts. */
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,6 +60,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)cgparse_io_stat(buf, &io);
         (void)cgparse_diskstats(buf, NULL, NULL, &io);
         (void)cgparse_net_dev(buf, size & 1, devs, ELEMENTSOF(devs), &n, &trunc);
+        {
+                static const char names[2][AGENT_IFNAME_MAX] = {"tap101i0", "eth0"};
+                bool found[2];
+                (void)cgparse_net_dev_pick(buf, names, 2, devs, found);
+        }
+        (void)cgparse_first_pid(buf, &n);
+        (void)virt_from_cgroup_path(buf);
         (void)cgparse_pressure(buf, &pr);
         (void)cgparse_proc_stat_cpu(buf, &st);
         (void)cgparse_uptime(buf, &d1, &d2);

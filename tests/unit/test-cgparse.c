@@ -172,6 +172,88 @@ static void test_net_dev(void **state)
         assert_int_equal(cgparse_net_dev("a\nb\n  eth0: 1 2 3\n", false, d, 2, &n, &trunc), -EINVAL);
 }
 
+static void test_net_dev_pick(void **state)
+{
+        const char *dev = "Inter-|   Receive |  Transmit\n face |bytes packets|bytes\n"
+                          "    lo: 100 1 0 0 0 0 0 0 100 1 0 0 0 0 0 0\n"
+                          "tap101i0: 500 5 1 2 0 0 0 0 700 7 3 4 0 0 0 0\n"
+                          " vmbr0: 9 9 0 0 0 0 0 0 9 9 0 0 0 0 0 0\n"
+                          "tap102i0: 10 1 0 0 0 0 0 0 20 2 0 0 0 0 0 0\n";
+        const char names[3][AGENT_IFNAME_MAX] = {"tap102i0", "tap101i0", "tap9i0"};
+        AgentNetDev d[3];
+        bool found[3];
+
+        (void)state;
+        assert_int_equal(cgparse_net_dev_pick(dev, names, 3, d, found), 0);
+        assert_true(found[0] && found[1]);
+        assert_false(found[2]);
+        assert_string_equal(d[0].name, "tap102i0");
+        assert_int_equal(d[0].tx_bytes, 20);
+        assert_string_equal(d[1].name, "tap101i0");
+        assert_int_equal(d[1].rx_bytes, 500);
+        assert_int_equal(d[1].tx_dropped, 4);
+        assert_int_equal(cgparse_net_dev_pick("only one line\n", names, 3, d, found), -EINVAL);
+        assert_int_equal(cgparse_net_dev_pick("a\nb\ntap101i0: 1 2\n", names, 3, d, found), -EINVAL);
+}
+
+static void test_first_pid(void **state)
+{
+        unsigned pid = 0;
+
+        (void)state;
+        assert_int_equal(cgparse_first_pid("4242\n4300\n", &pid), 0);
+        assert_int_equal(pid, 4242);
+        assert_int_equal(cgparse_first_pid("\n  17  \n", &pid), 0);
+        assert_int_equal(pid, 17);
+        assert_int_equal(cgparse_first_pid("", &pid), -ENOENT);
+        assert_int_equal(cgparse_first_pid("\n\n", &pid), -ENOENT);
+        assert_int_equal(cgparse_first_pid("0\n", &pid), -EINVAL);
+        assert_int_equal(cgparse_first_pid("12 13\n", &pid), -EINVAL);
+        assert_int_equal(cgparse_first_pid("x1\n", &pid), -EINVAL);
+        assert_int_equal(cgparse_first_pid("99999999999\n", &pid), -EINVAL);
+}
+
+static void test_virt_from_path(void **state)
+{
+        static const struct {
+                const char *path;
+                AgentVirt virt;
+        } cases[] = {
+                {"/lxc/101", AGENT_VIRT_LXC},
+                {"/lxc/101/ns", AGENT_VIRT_LXC},
+                {"/lxc.payload.ct1", AGENT_VIRT_LXC},
+                {"/lxc.payload/ct1/init.scope", AGENT_VIRT_LXC},
+                {"/qemu.slice/105.scope", AGENT_VIRT_KVM},
+                {"/machine.slice/machine-qemu\\x2d3\\x2dbbb.scope", AGENT_VIRT_KVM},
+                {"/machine.slice/machine-qemu\\x2d3\\x2dbbb.scope/libvirt/emulator", AGENT_VIRT_KVM},
+                {"/machine.slice/machine-lxc\\x2d4\\x2dct.scope", AGENT_VIRT_LXC},
+                {"/machine/vm1.libvirt-qemu", AGENT_VIRT_KVM},
+                {"/machine/ct1.libvirt-lxc", AGENT_VIRT_LXC},
+                {"/machine.slice/systemd-nspawn@bbb.service", AGENT_VIRT_CONTAINER_OTHER},
+                {"/docker/0123abcd", AGENT_VIRT_DOCKER},
+                {"/system.slice/docker-0123abcd.scope", AGENT_VIRT_DOCKER},
+                {"/machine.slice/libpod-0123abcd.scope", AGENT_VIRT_PODMAN},
+                /* the deepest guest wins: docker inside a Proxmox container */
+                {"/lxc/101/ns/system.slice/docker-0123abcd.scope", AGENT_VIRT_DOCKER},
+                {"/lxc", AGENT_VIRT_UNKNOWN},
+                {"/qemu.slice", AGENT_VIRT_UNKNOWN},
+                {"/machine.slice", AGENT_VIRT_UNKNOWN},
+                {"/system.slice/docker.service", AGENT_VIRT_UNKNOWN},
+                {"/user.slice/user-1000.slice", AGENT_VIRT_UNKNOWN},
+                {"/", AGENT_VIRT_UNKNOWN},
+                {"", AGENT_VIRT_UNKNOWN},
+        };
+
+        (void)state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                if (virt_from_cgroup_path(cases[i].path) != cases[i].virt)
+                        fail_msg("%s: got %s, want %s", cases[i].path,
+                                 agent_virt_to_string(virt_from_cgroup_path(cases[i].path)),
+                                 agent_virt_to_string(cases[i].virt));
+        }
+        assert_int_equal(virt_from_cgroup_path(NULL), AGENT_VIRT_UNKNOWN);
+}
+
 static void test_pressure_stat_misc(void **state)
 {
         AgentPressure p;
@@ -256,6 +338,8 @@ int main(void)
                 cmocka_unit_test(test_limits),           cmocka_unit_test(test_keyed),
                 cmocka_unit_test(test_io),               cmocka_unit_test(test_net_dev),
                 cmocka_unit_test(test_pressure_stat_misc), cmocka_unit_test(test_virt),
+                cmocka_unit_test(test_net_dev_pick),     cmocka_unit_test(test_first_pid),
+                cmocka_unit_test(test_virt_from_path),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
