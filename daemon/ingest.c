@@ -11,6 +11,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -71,6 +72,12 @@ struct Conn {
         int64_t created_ms; /* CLOCK_MONOTONIC, for the Hello and close timeouts */
         int64_t closing_ms;
 
+        /* Unauthenticated connections of one transport, oldest first (admission, see ingest.h). */
+        Conn *uprev, *unext;
+        bool unauth;
+        bool has_addr;
+        uint8_t addr[16]; /* tcp: the IPv6 or v4-mapped address; vsock: the CID */
+
         char id[CONFIG_NAME_MAX + 1];
         char machine_id[129];
         char bbb[CONFIG_NAME_MAX + 1];
@@ -92,16 +99,53 @@ struct Ingest {
         Listener *listeners;
         Conn *conns;
         unsigned n_conns, n_agents;
+        struct {
+                Conn *head, *tail;
+                unsigned n;
+        } unauth[3]; /* by Transport */
         sd_event_source *commit_timer;
         sd_event_source *sweep_timer;
         sd_event_source *retention_timer;
         bool shutting_down;
-        bool full_logged;
 };
 
 static int64_t mono_ms(void)
 {
         return (int64_t)(now_usec(CLOCK_MONOTONIC) / USEC_PER_MSEC);
+}
+
+static void unauth_remove(Conn *c)
+{
+        Ingest *in = c->ingest;
+
+        if (!c->unauth)
+                return;
+        if (c->uprev)
+                c->uprev->unext = c->unext;
+        else
+                in->unauth[c->transport].head = c->unext;
+        if (c->unext)
+                c->unext->uprev = c->uprev;
+        else
+                in->unauth[c->transport].tail = c->uprev;
+        in->unauth[c->transport].n--;
+        c->uprev = c->unext = NULL;
+        c->unauth = false;
+}
+
+static void unauth_append(Conn *c)
+{
+        Ingest *in = c->ingest;
+
+        c->uprev = in->unauth[c->transport].tail;
+        c->unext = NULL;
+        if (c->uprev)
+                c->uprev->unext = c;
+        else
+                in->unauth[c->transport].head = c;
+        in->unauth[c->transport].tail = c;
+        in->unauth[c->transport].n++;
+        c->unauth = true;
 }
 
 /* Closes c at once and frees it; conn_close() also ends an accepted agent's session first. */
@@ -112,6 +156,7 @@ static void conn_free(Conn *c)
         if (!c)
                 return;
         in = c->ingest;
+        unauth_remove(c);
         if (c->prev)
                 c->prev->next = c->next;
         else if (in->conns == c)
@@ -323,6 +368,10 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
         }
 
         old = ingest_find_agent(in, h->agent_id, c);
+        if (!old && in->n_agents >= INGEST_AGENTS_MAX) {
+                STATS_INC(connections_refused);
+                return conn_refuse(c, h->agent_id, "too many agents connected, try again later");
+        }
         if (old) {
                 if (isempty(h->machine_id) || !streq(old->machine_id, h->machine_id))
                         return conn_refuse(c, h->agent_id, "already connected");
@@ -359,6 +408,10 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
         }
 
         c->state = CONN_ACCEPTED;
+        unauth_remove(c);
+        (void)frame_decoder_set_max(c->decoder, FRAME_MAX_SIZE);
+        /* Agents' samples and Acks go before anything strangers send. */
+        (void)sd_event_source_set_priority(c->io, SD_EVENT_PRIORITY_IMPORTANT);
         in->n_agents++;
         STATS_ADD(agents_connected, 1);
         log_agent(LOG_INFO, 0, c->id,
@@ -543,7 +596,8 @@ static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
                 size_t size;
                 ssize_t n;
 
-                r = frame_decoder_reserve(c->decoder, 64 * 1024, &space, &size);
+                r = frame_decoder_reserve(c->decoder, c->state == CONN_ACCEPTED ? 64 * 1024 : INGEST_HELLO_FRAME_MAX,
+                                          &space, &size);
                 if (r < 0) {
                         conn_protocol_error(c, r, "too much buffered input");
                         return 0;
@@ -648,7 +702,7 @@ static int on_sweep_timer(sd_event_source *s, uint64_t usec, void *userdata)
         for (Conn *c = in->conns, *next; c; c = next) {
                 next = c->next;
                 if (c->state == CONN_HELLO && now - c->created_ms > INGEST_HELLO_TIMEOUT_MS) {
-                        STATS_INC(protocol_errors);
+                        STATS_INC(hello_timeouts);
                         log_info("Closing %s: no Hello within %d ms.", c->peer, INGEST_HELLO_TIMEOUT_MS);
                         conn_free(c);
                 } else if (c->state == CONN_CLOSING && now - c->closing_ms > INGEST_CLOSE_TIMEOUT_MS)
@@ -715,6 +769,31 @@ static void describe_sockaddr(const struct sockaddr_storage *sa, socklen_t len, 
         }
 }
 
+/* The address an unauthenticated peer is counted by: tcp by IP (IPv4 as v4-mapped), vsock by CID. */
+static void conn_note_address(Conn *c, const struct sockaddr_storage *sa)
+{
+        memset(c->addr, 0, sizeof c->addr);
+        switch (sa->ss_family) {
+        case AF_INET: {
+                const struct sockaddr_in *in4 = (const struct sockaddr_in *)(const void *)sa;
+                c->addr[10] = c->addr[11] = 0xff;
+                memcpy(c->addr + 12, &in4->sin_addr, 4);
+                c->has_addr = true;
+                break;
+        }
+        case AF_INET6:
+                memcpy(c->addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+                c->has_addr = true;
+                break;
+        case AF_VSOCK:
+                memcpy(c->addr, &((const struct sockaddr_vm *)(const void *)sa)->svm_cid, sizeof(unsigned));
+                c->has_addr = true;
+                break;
+        default:
+                c->has_addr = false;
+        }
+}
+
 static void conn_describe_peer(Conn *c)
 {
         struct sockaddr_storage sa = {0};
@@ -731,8 +810,39 @@ static void conn_describe_peer(Conn *c)
         }
         if (getpeername(c->fd, (struct sockaddr *)&sa, &len) < 0)
                 snprintf(c->peer, sizeof c->peer, "%s", transport_names[c->transport]);
-        else
+        else {
                 describe_sockaddr(&sa, len, c->peer, sizeof c->peer);
+                conn_note_address(c, &sa);
+        }
+}
+
+static void conn_evict(Conn *victim, const char *why)
+{
+        STATS_INC(connections_evicted);
+        log_debug("Closing %s, not yet authenticated: %s.", victim->peer, why);
+        conn_free(victim);
+}
+
+/* A new unauthenticated connection enters its transport's budget; over the per-address or the
+ * transport's limit, the oldest one (of that address, or of the transport) makes room. */
+static void ingest_admit(Conn *c)
+{
+        Ingest *in = c->ingest;
+        Conn *oldest_same = NULL;
+        unsigned same = 0;
+
+        if (c->has_addr)
+                for (Conn *u = in->unauth[c->transport].head; u; u = u->unext)
+                        if (u->has_addr && memcmp(u->addr, c->addr, sizeof c->addr) == 0) {
+                                if (!oldest_same)
+                                        oldest_same = u;
+                                same++;
+                        }
+        if (same >= INGEST_UNAUTH_PER_ADDRESS)
+                conn_evict(oldest_same, "too many from this address");
+        if (in->unauth[c->transport].n >= INGEST_UNAUTH_MAX)
+                conn_evict(in->unauth[c->transport].head, "too many unauthenticated connections");
+        unauth_append(c);
 }
 
 static int ingest_add_conn(Ingest *in, int fd_in, Transport t)
@@ -748,7 +858,7 @@ static int ingest_add_conn(Ingest *in, int fd_in, Transport t)
         c->transport = t;
         c->state = CONN_HELLO;
         c->created_ms = mono_ms();
-        r = frame_decoder_new(FRAME_MAX_SIZE, &c->decoder);
+        r = frame_decoder_new(INGEST_HELLO_FRAME_MAX, &c->decoder);
         if (r < 0)
                 return r;
         r = sd_event_add_io(in->event, &c->io, fd, EPOLLIN, conn_io, c);
@@ -764,6 +874,7 @@ static int ingest_add_conn(Ingest *in, int fd_in, Transport t)
         in->conns = TAKE_PTR(c);
         in->n_conns++;
         log_debug("New connection from %s.", in->conns->peer);
+        ingest_admit(in->conns);
         return 0;
 }
 
@@ -782,20 +893,14 @@ static int listener_io(sd_event_source *s, int fd, uint32_t revents, void *userd
                         if (errno == EAGAIN)
                                 return 0;
                         r = negative_errno();
+                        STATS_INC(connections_refused);
                         log_warning_errno(r, "Failed to accept on %s: %m", l->uri);
                         /* Out of fds or memory: the socket stays readable, so pause it instead of
                          * spinning; the sweep timer resumes it within a second. */
                         (void)sd_event_source_set_enabled(l->io, SD_EVENT_OFF);
                         return 0;
                 }
-                if (in->n_conns >= INGEST_CONNECTIONS_MAX) {
-                        if (!in->full_logged)
-                                log_warning("Too many connections (%d); refusing new ones.", INGEST_CONNECTIONS_MAX);
-                        in->full_logged = true;
-                        safe_close(cfd);
-                        continue;
-                }
-                in->full_logged = false;
+                /* No cap here: admission (ingest_admit()) bounds the connections of each kind. */
                 if (l->transport == TRANSPORT_TCP) {
                         /* An agent whose machine vanished sends no FIN: keepalive finds out within
                          * about two minutes instead of keeping its id "connected" for hours. */
@@ -1047,10 +1152,27 @@ int ingest_add_fd(Ingest *in, int fd_in, char **ret_uri)
         return r;
 }
 
+/* The budgets need several thousand descriptors; the soft limit is often 1024 while the hard one is far
+ * higher (systemd sets 1024:524288). Everything here uses epoll, so raising it is safe. */
+static void raise_nofile_limit(void)
+{
+        struct rlimit rl;
+        rlim_t want = INGEST_AGENTS_MAX + 3 * INGEST_UNAUTH_MAX + 1024;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+                return;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : MIN(rl.rlim_max, want);
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+                log_warning("File descriptor limit %llu is below the %llu the connection budgets need; "
+                            "raise LimitNOFILE=.", (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
+
 int ingest_new(sd_event *event, Store *store, BbbPoller *poller, const Config *c, Ingest **ret)
 {
         _cleanup_(ingest_freep) Ingest *in = NULL;
         int r;
+
+        raise_nofile_limit();
 
         in = calloc(1, sizeof *in);
         if (!in)

@@ -20,11 +20,19 @@
 #include "macro.h"
 #include "store.h"
 
-#define INGEST_CONNECTIONS_MAX 4096       /* agents connected at once; more are accepted and closed */
+/* Admission (docs/reliability.md): agents that passed their Hello, and connections that have not (yet),
+ * have separate budgets, the latter per transport, so strangers on tcp can never crowd out agents, on
+ * unix or anywhere. An unauthenticated connection over budget pushes out the oldest one of its
+ * transport (or of its address, over the per-address limit): a flood cannot hold the slots, and an
+ * agent's Hello, sent at once after connect, gets through. */
+#define INGEST_AGENTS_MAX 4096            /* agents connected at once; more are refused at Hello */
+#define INGEST_UNAUTH_MAX 512             /* connections before an accepted Hello, per transport */
+#define INGEST_UNAUTH_PER_ADDRESS 128     /* of those, from one tcp address or vsock CID */
+#define INGEST_HELLO_FRAME_MAX (16 * 1024) /* largest frame before an accepted Hello */
 #define INGEST_OUTPUT_MAX (256 * 1024)    /* bytes queued for one peer (Welcome, Acks) before it is dropped */
 #define INGEST_READ_BUDGET (256 * 1024)   /* bytes read from one connection per wakeup, for fairness */
 #define INGEST_COMMIT_PENDING_MAX 10000   /* commit at once when this many samples are pending */
-#define INGEST_HELLO_TIMEOUT_MS 10000     /* a connection must send Hello within this */
+#define INGEST_HELLO_TIMEOUT_MS 5000      /* a connection must send Hello within this */
 #define INGEST_CLOSE_TIMEOUT_MS 5000      /* a refused peer gets this long to read its Welcome */
 #define INGEST_FUTURE_MAX_MS (24LL * 3600 * 1000) /* samples later than now + this are absurd */
 #define INGEST_TOKEN_MAX 1024             /* longest token in a Hello */

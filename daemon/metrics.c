@@ -406,6 +406,14 @@ static void write_daemon_families(FILE *f)
                    STATS_GET(hellos_refused));
         write_stat(f, "ingest_protocol_errors_total", "counter", "Bad, garbled or oversized frames.",
                    STATS_GET(protocol_errors));
+        write_stat(f, "ingest_connections_refused_total", "counter",
+                   "Connections refused: accept failed, or the agents' budget was full at Hello.",
+                   STATS_GET(connections_refused));
+        write_stat(f, "ingest_connections_evicted_total", "counter",
+                   "Unauthenticated connections closed to make room for newer ones (budget or per-address limit).",
+                   STATS_GET(connections_evicted));
+        write_stat(f, "ingest_hello_timeouts_total", "counter", "Connections closed for sending no Hello in time.",
+                   STATS_GET(hello_timeouts));
         write_stat(f, "store_commits_total", "counter", "Database commits of sample batches.",
                    STATS_GET(commits));
         write_stat(f, "store_commit_errors_total", "counter", "Failed database commits.",

@@ -14,6 +14,9 @@ typedef struct DaemonStats {
         atomic_uint_fast64_t samples_time_shifted; /* stored at the next free millisecond (clock went back) */
         atomic_uint_fast64_t samples_rejected;    /* absurd values */
         atomic_uint_fast64_t hellos_refused;
+        atomic_uint_fast64_t connections_refused; /* accept failed, or the agents' budget was full */
+        atomic_uint_fast64_t connections_evicted; /* unauthenticated, pushed out by newer over budget */
+        atomic_uint_fast64_t hello_timeouts;      /* no Hello within INGEST_HELLO_TIMEOUT_MS */
         atomic_uint_fast64_t protocol_errors;     /* bad frames, garbage, oversized */
         atomic_uint_fast64_t commits;
         atomic_uint_fast64_t commit_errors;

@@ -141,6 +141,18 @@ int frame_decoder_new(size_t max_frame, FrameDecoder **ret)
         return 0;
 }
 
+int frame_decoder_set_max(FrameDecoder *d, size_t max_frame)
+{
+        assert(d);
+        if (max_frame == 0)
+                max_frame = FRAME_MAX_SIZE;
+        if (max_frame > FRAME_MAX_SIZE)
+                return -EINVAL;
+        d->max_frame = max_frame;
+        d->max_pending = 2 * (max_frame + FRAME_VARINT_MAX) + DECODER_KEEP_ALLOC;
+        return 0;
+}
+
 FrameDecoder *frame_decoder_free(FrameDecoder *d)
 {
         if (!d)

@@ -19,6 +19,9 @@ typedef struct FrameDecoder FrameDecoder;
 /* max_frame is the largest frame body accepted; 0 means FRAME_MAX_SIZE, and more than FRAME_MAX_SIZE is
  * -EINVAL. */
 int frame_decoder_new(size_t max_frame, FrameDecoder **ret);
+/* Changes the largest frame body accepted from now on (0: FRAME_MAX_SIZE): a small one until the peer
+ * is known, the full size after. Returns 0 or -EINVAL above FRAME_MAX_SIZE. */
+int frame_decoder_set_max(FrameDecoder *d, size_t max_frame);
 FrameDecoder *frame_decoder_free(FrameDecoder *d);
 DEFINE_TRIVIAL_CLEANUP_FUNC(FrameDecoder *, frame_decoder_free)
 
