@@ -74,14 +74,21 @@ static void help(void)
         printf("seatmeterd [--config FILE] [--db PATH] [--http ADDR:PORT] [--listen URI]... [--verify]\n\n"
                "Collects samples from seatmeter agents, polls BigBlueButton, stores both in SQLite and serves\n"
                "them over HTTP.\n\n"
-               "  -c --config FILE     configuration file (default %s if it exists)\n"
-               "     --db PATH         SQLite database\n"
-               "     --http ADDR:PORT  HTTP address\n"
-               "     --listen URI      ingest address, repeatable, replaces the file's list:\n"
-               "                       unix:PATH, tcp:HOST:PORT, vsock:CID:PORT\n"
-               "     --verify          check the configuration, print the effective settings, exit 0 or 1\n"
+               "  -c --config FILE     configuration file (default %s if it exists,\n"
+               "                       else built-in defaults; the log says which)\n"
+               "     --db PATH         SQLite database (default $STATE_DIRECTORY/seatmeter.db, else\n"
+               "                       ./seatmeter.db); one daemon per database\n"
+               "     --http ADDR:PORT  HTTP API and dashboard (default 127.0.0.1:8480; port 0: any free one)\n"
+               "     --listen URI      where agents connect, repeatable (at most 8), replaces the file's\n"
+               "                       list: unix:PATH, tcp:HOST:PORT, vsock:CID:PORT (default\n"
+               "                       unix:$RUNTIME_DIRECTORY/ingest.sock, else unix:./ingest.sock)\n"
+               "     --verify          run the startup checks on the configuration, print the settings\n"
+               "                       in effect, exit 0 or 1\n"
                "  -h --help            this text\n"
-               "     --version         the version\n",
+               "     --version         the version\n\n"
+               "Exit status: 0 stopped cleanly, 1 bad configuration, 2 bad command line, 3 database\n"
+               "cannot be opened, 4 socket cannot be set up, 5 runtime failure, 6 database in use by\n"
+               "another seatmeterd. See seatmeterd(8) and seatmeterd.conf(5).\n",
                DEFAULT_CONFIG_FILE);
 }
 
