@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "api.h"
+#include "capacity.h"
 #include "config-build.h"
 #include "curve.h"
 #include "log.h"
@@ -1081,137 +1082,274 @@ static int route_series(Query *q, const ApiRequest *req, const char *id, ApiResp
         return r;
 }
 
-/* ---- /api/v1/curves ---- */
+/* ---- capacity planning: /api/v1/curves, /api/v1/model, /api/v1/report ---- */
 
-typedef struct CurveCollect {
-        CurveAgg *aggs;
-        size_t n, allocated;
-} CurveCollect;
+/* The window, experiment, threshold and mix arguments shared by the planning routes. */
+typedef struct PlanArgs {
+        int64_t from_ms, to_ms;
+        const char *experiment; /* NULL: none asked for */
+        double threshold;       /* NAN: per metric and config */
+        bool has_mix;
+        double mix[FIT_PARAMS_MAX - 1];
+} PlanArgs;
 
-static void curve_collect_done(CurveCollect *c)
+static const ExperimentConfig *find_experiment(const ApiRequest *req, const char *name)
 {
-        for (size_t i = 0; i < c->n; i++)
-                curve_agg_done(&c->aggs[i]);
-        free(c->aggs);
-        *c = (CurveCollect){0};
+        if (!req->config)
+                return NULL;
+        for (unsigned i = 0; i < req->config->n_experiments; i++)
+                if (streq(req->config->experiments[i].name, name))
+                        return &req->config->experiments[i];
+        return NULL;
 }
 
-#define API_CURVE_LEVELS_MAX 100000 /* participant levels per agent and metric */
-
-static int curve_collect_row(const QueryCurveRow *row, void *userdata)
+/* Parses from=, to=, experiment=, threshold= and mix=; answers 400/404 itself and returns < 0. */
+static int plan_args_parse(const ApiRequest *req, PlanArgs *ret, ApiResponse *resp)
 {
-        CurveCollect *c = userdata;
-        CurveAgg agg;
-        int r;
+        PlanArgs p = { .threshold = NAN };
+        const char *v;
 
-        if (c->n >= API_CURVE_LEVELS_MAX)
-                return -E2BIG;
-        r = GREEDY_REALLOC(c->aggs, c->allocated, c->n + 1);
-        if (r < 0)
-                return r;
-        r = curve_agg_from_row(row->users, row->n, row->sum, row->sumsq, row->max, row->hist, row->hist_size,
-                               &agg);
-        /* A damaged histogram costs the p95 of this level, not the whole answer. */
-        if (r == -EBADMSG && row->hist) {
-                log_debug("Ignoring a damaged curve histogram (users=%lld).", (long long)row->users);
-                r = curve_agg_from_row(row->users, row->n, row->sum, row->sumsq, row->max, NULL, 0, &agg);
+        if (arg_time(req, "from", 0, &p.from_ms, resp) < 0 || arg_time(req, "to", req->now_ms, &p.to_ms, resp) < 0)
+                return -EINVAL;
+        v = arg_get(req, "experiment");
+        if (v) {
+                const ExperimentConfig *e;
+
+                if (arg_get(req, "from") || arg_get(req, "to"))
+                        return failed(api_error(resp, 400, "give either experiment= or from=/to=, not both"));
+                if (!api_name_is_valid(v))
+                        return failed(api_error(resp, 400, "invalid experiment name"));
+                e = find_experiment(req, v);
+                if (!e)
+                        return failed(api_error(resp, 404, "unknown experiment '%s'", v));
+                p.experiment = e->name;
+                p.from_ms = e->start_ms;
+                p.to_ms = e->end_ms;
         }
-        if (r == -EBADMSG) {
-                log_debug("Skipping an inconsistent curve row (users=%lld).", (long long)row->users);
-                return 0;
+        if (p.from_ms > p.to_ms)
+                return failed(api_error(resp, 400, "parameter 'from' is after 'to'"));
+        v = arg_get(req, "threshold");
+        if (v && (safe_atod(v, &p.threshold) < 0 || !isfinite(p.threshold) || p.threshold <= 0))
+                return failed(api_error(resp, 400, "parameter 'threshold' must be a positive number"));
+        v = arg_get(req, "mix");
+        if (v) {
+                if (fit_mix_parse(v, strlen(v), p.mix) < 0)
+                        return failed(api_error(resp, 400,
+                                                "parameter 'mix' must be three shares per participant "
+                                                "(listeners,voice,video, e.g. 0.7,0.25,0.05) or "
+                                                "listeners:L,voice:V,video:C"));
+                p.has_mix = true;
         }
-        if (r < 0)
-                return r;
-        c->aggs[c->n++] = agg;
+        *ret = p;
         return 0;
 }
 
-typedef struct CurveAgent {
-        QueryAgent agent;
-        CurveCollect levels;
-        CurveFit fit;
-        double threshold, capacity;
-} CurveAgent;
-
-static double curve_default_threshold(CurveMetric m, const QueryAgent *a)
+/* The thresholds for agent id: its [agent] section over the site's [capacity] over the defaults. */
+static CapacityThresholds plan_thresholds(const ApiRequest *req, const char *id)
 {
-        switch (m) {
-        case CURVE_CPU_RATIO:
-                return 0.8;
-        case CURVE_CPU_CORES:
-                return isfinite(a->effective_cpus) ? 0.8 * a->effective_cpus : NAN;
-        case CURVE_WORKING_SET:
-                return isfinite(a->memory_limit_bytes) ? a->memory_limit_bytes : NAN;
-        default:
-                return NAN;
+        CapacityThresholds t = { NAN, NAN, NAN, NAN };
+        const AgentConfig *a = req->config ? config_find_agent(req->config, id) : NULL;
+
+        if (a)
+                t = a->capacity;
+        capacity_thresholds_merge(&t, req->config ? &req->config->capacity : NULL);
+        return t;
+}
+
+typedef struct AgentList {
+        QueryAgent *agents;
+        size_t n;
+} AgentList;
+
+static int agent_list_add(const QueryAgent *a, const QuerySample *latest, void *userdata)
+{
+        AgentList *l = userdata;
+
+        if (l->n >= API_CURVE_AGENTS_MAX)
+                return -E2BIG;
+        l->agents[l->n++] = *a;
+        return 0;
+}
+
+/* The agents named by agent= (in the order given), or every agent when none is named. Answers the
+ * errors itself and returns < 0. */
+static int plan_agents(Query *q, const ApiRequest *req, QueryAgent **ret, size_t *ret_n, ApiResponse *resp)
+{
+        _cleanup_free_ QueryAgent *list = NULL;
+        size_t n = 0;
+        int r;
+
+        list = calloc(API_CURVE_AGENTS_MAX, sizeof(QueryAgent));
+        if (!list)
+                return -ENOMEM;
+        for (size_t i = 0; i < req->n_args; i++) {
+                if (!streq(req->args[i].key, "agent"))
+                        continue;
+                if (n >= API_CURVE_AGENTS_MAX)
+                        return failed(api_error(resp, 400, "too many agents (at most %d)", API_CURVE_AGENTS_MAX));
+                r = find_agent(q, (req->args[i].value ? req->args[i].value : ""), &list[n], resp);
+                if (r < 0)
+                        return r;
+                n++;
         }
-}
+        if (n == 0) {
+                AgentList l = { .agents = list };
 
-static double level_mean(const CurveAgg *l)
-{
-        double v;
-
-        curve_point_stats(l, &v, NULL, NULL);
-        return v;
-}
-
-static double level_stddev(const CurveAgg *l)
-{
-        double v;
-
-        curve_point_stats(l, NULL, &v, NULL);
-        return v;
-}
-
-static double level_p95(const CurveAgg *l)
-{
-        double v;
-
-        curve_point_stats(l, NULL, NULL, &v);
-        return v;
-}
-
-static json_t *curve_agent_to_json(const CurveAgent *c)
-{
-        json_t *o = json_object(), *points = json_array(), *fit, *cap;
-
-        if (!o || !points) {
-                json_decref(o);
-                json_decref(points);
-                return NULL;
+                r = query_agents(q, agent_list_add, &l);
+                if (r == -E2BIG)
+                        return failed(api_error(resp, 400, "more than %d agents: name them with agent=",
+                                                API_CURVE_AGENTS_MAX));
+                if (r < 0)
+                        return failed(db_error(resp, r));
+                n = l.n;
         }
-        if (json_set(o, "agent", json_string(c->agent.id)) < 0 ||
-            json_set(o, "virt", json_text(c->agent.virt)) < 0 || json_set(o, "points", points) < 0)
-                goto fail;
-        for (size_t i = 0; i < c->levels.n; i++) {
-                const CurveAgg *l = &c->levels.aggs[i];
-                json_t *p = json_object();
+        *ret = TAKE_PTR(list);
+        *ret_n = n;
+        return 0;
+}
 
-                if (!p || json_array_append_new(points, p) < 0 ||
-                    json_set(p, "users", json_integer(l->users)) < 0 ||
-                    json_set(p, "samples", json_integer((json_int_t)l->n)) < 0 ||
-                    json_set(p, "mean", json_number_or_null(level_mean(l))) < 0 ||
-                    json_set(p, "stddev", json_number_or_null(level_stddev(l))) < 0 ||
-                    json_set(p, "p95", json_number_or_null(level_p95(l))) < 0 ||
-                    json_set(p, "max", json_number_or_null(l->n > 0 ? l->max : NAN)) < 0)
-                        goto fail;
-        }
-        if (c->fit.valid)
-                fit = json_pack("{s:o,s:o,s:o,s:I}", "intercept", json_number_or_null(c->fit.intercept),
-                                "slope", json_number_or_null(c->fit.slope), "r2",
-                                json_number_or_null(c->fit.r2), "samples", (json_int_t)c->fit.n);
+static int plan_format(const ApiRequest *req, bool html_ok, int *ret, ApiResponse *resp)
+{
+        const char *v = arg_get(req, "format");
+
+        if (!v || streq(v, "json"))
+                *ret = 0;
+        else if (streq(v, "csv"))
+                *ret = 1;
+        else if (html_ok && streq(v, "html"))
+                *ret = 2;
         else
-                fit = json_null();
-        if (json_set(o, "fit", fit) < 0)
-                goto fail;
-        cap = json_pack("{s:o,s:o}", "threshold", json_number_or_null(c->threshold), "users",
-                        json_number_or_null(c->capacity));
-        if (json_set(o, "capacity", cap) < 0)
-                goto fail;
-        return o;
-fail:
-        json_decref(o);
-        return NULL;
+                return failed(api_error(resp, 400, html_ok ? "parameter 'format' must be json, csv or html"
+                                                           : "parameter 'format' must be json or csv"));
+        return 0;
+}
+
+static int plan_metric(const ApiRequest *req, CurveMetric *ret, ApiResponse *resp)
+{
+        const char *v = arg_get(req, "metric");
+
+        *ret = CURVE_CPU_RATIO;
+        if (v && curve_metric_from_string(v, ret) < 0)
+                return failed(api_error(resp, 400,
+                                        "unknown metric '%.64s' (cpu_ratio, cpu_cores, working_set_bytes, "
+                                        "net_rx_bps, net_tx_bps)",
+                                        v));
+        return 0;
+}
+
+static json_t *json_interval(double lo, double hi)
+{
+        if (!isfinite(lo) && !isfinite(hi))
+                return json_null();
+        /* An unbounded end is null: JSON has no infinity. */
+        return json_pack("[o,o]", json_number_or_null(lo), json_number_or_null(hi));
+}
+
+static json_t *window_to_json(const PlanArgs *p)
+{
+        int64_t first = p->from_ms - p->from_ms % API_HOUR_MS;
+        int64_t end = p->to_ms - p->to_ms % API_HOUR_MS + API_HOUR_MS;
+
+        /* The aggregates are hourly: the window answered is whole hours. */
+        return json_pack("{s:I,s:I,s:I,s:I,s:o}", "from_ms", (json_int_t)p->from_ms, "to_ms", (json_int_t)p->to_ms,
+                         "hours_from_ms", (json_int_t)first, "hours_to_ms", (json_int_t)end, "experiment",
+                         p->experiment ? json_string(p->experiment) : json_null());
+}
+
+static json_t *limits_to_json(const QueryEpoch *e)
+{
+        return json_pack("{s:I,s:o,s:o,s:o}", "epoch", (json_int_t)e->epoch, "start_ms",
+                         e->start_ms >= 0 ? json_integer(e->start_ms) : json_null(), "effective_cpus",
+                         json_number_or_null(e->effective_cpus), "memory_limit_bytes",
+                         json_integer_or_null(e->memory_limit_bytes));
+}
+
+static json_t *capacity_to_json(double threshold, const FitCapacity *c, const FitResult *f)
+{
+        return json_pack("{s:o,s:o,s:o,s:b,s:o,s:s}", "threshold", json_number_or_null(threshold), "users",
+                         json_number_or_null(c->users), "ci95", json_interval(c->lo, c->hi), "extrapolated",
+                         c->extrapolated, "max_users_seen", json_number_or_null(f->users_max), "quality",
+                         fit_quality_to_string(f->quality));
+}
+
+static json_t *curve_fit_to_json(const CapacityCurve *e)
+{
+        const FitResult *f = &e->fit;
+
+        if (!f->valid)
+                return json_null();
+        return json_pack("{s:o,s:o,s:o,s:I,s:I,s:I,s:o,s:o,s:o,s:s}", "intercept", json_number_or_null(f->beta[0]),
+                         "slope", json_number_or_null(f->beta[1]), "r2", json_number_or_null(f->r2), "samples",
+                         (json_int_t)f->samples, "levels", (json_int_t)f->levels, "dof", (json_int_t)f->dof,
+                         "slope_se", json_number_or_null(f->se[1]), "intercept_se", json_number_or_null(f->se[0]),
+                         "slope_ci95", json_interval(e->slope_lo, e->slope_hi), "quality",
+                         fit_quality_to_string(f->quality));
+}
+
+static double level_stat(const CurveAgg *l, int which)
+{
+        double v[3];
+
+        curve_point_stats(l, &v[0], &v[1], &v[2]);
+        return v[which];
+}
+#define level_mean(l) level_stat((l), 0)
+#define level_stddev(l) level_stat((l), 1)
+#define level_p95(l) level_stat((l), 2)
+
+/* Sets points, fit, capacity and limits of one epoch's curve into o. */
+static int curve_epoch_set(json_t *o, const CapacityCurve *e)
+{
+        json_t *points = json_array();
+
+        if (json_set(o, "points", points) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; e && i < e->n_levels; i++) {
+                const CurveAgg *l = &e->levels[i];
+
+                if (json_array_append_new(points,
+                                          json_pack("{s:I,s:I,s:o,s:o,s:o,s:o}", "users", (json_int_t)l->users,
+                                                    "samples", (json_int_t)l->n, "mean",
+                                                    json_number_or_null(level_mean(l)), "stddev",
+                                                    json_number_or_null(level_stddev(l)), "p95",
+                                                    json_number_or_null(level_p95(l)), "max",
+                                                    json_number_or_null(l->n > 0 ? l->max : NAN))) < 0)
+                        return -ENOMEM;
+        }
+        if (!e)
+                return json_set(o, "fit", json_null()) < 0 ||
+                                       json_set(o, "capacity",
+                                                json_pack("{s:n,s:n,s:n,s:b,s:n,s:s}", "threshold", "users", "ci95",
+                                                          "extrapolated", false, "max_users_seen", "quality",
+                                                          "none")) < 0 ||
+                                       json_set(o, "limits", json_null()) < 0
+                               ? -ENOMEM
+                               : 0;
+        if (json_set(o, "fit", curve_fit_to_json(e)) < 0 ||
+            json_set(o, "capacity", capacity_to_json(e->threshold, &e->capacity, &e->fit)) < 0 ||
+            json_set(o, "limits", limits_to_json(&e->limits)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+/* An agent's curves: the newest epoch in the window at the top (the shape of the first version), every
+ * epoch in "epochs". */
+static json_t *curves_agent_to_json(const QueryAgent *a, const CapacityCurves *c, const PlanArgs *p)
+{
+        _cleanup_json_ json_t *o = json_object();
+        json_t *epochs = json_array();
+
+        if (!o || json_set(o, "agent", json_string(a->id)) < 0 || json_set(o, "virt", json_text(a->virt)) < 0 ||
+            json_set(o, "window", window_to_json(p)) < 0 || curve_epoch_set(o, capacity_curves_newest(c)) < 0 ||
+            json_set(o, "epochs", epochs) < 0)
+                return NULL;
+        for (size_t i = 0; i < c->n; i++) {
+                json_t *e = json_object();
+
+                if (!e || json_array_append_new(epochs, e) < 0 || curve_epoch_set(e, &c->epochs[i]) < 0)
+                        return NULL;
+        }
+        return TAKE_PTR(o);
 }
 
 /* RFC 4180 field: quoted when it holds a comma, quote or line break. */
@@ -1236,179 +1374,254 @@ static void csv_number(FILE *f, double v)
                 fprintf(f, "%.15g", v);
 }
 
-static int curves_csv(const CurveAgent *agents, size_t n, CurveMetric metric, ApiResponse *ret)
+/* Numbers separated by commas, each preceded by one (the row's text columns come first). */
+static void csv_numbers(FILE *f, const double *v, size_t n)
 {
-        _cleanup_free_ char *buf = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
-        size_t size = 0;
-
-        f = open_memstream(&buf, &size);
-        if (!f)
-                return -ENOMEM;
-        fputs("agent,virt,metric,users,samples,mean,p95,max,fit_intercept,fit_slope,fit_r2,capacity_"
-              "threshold,"
-              "capacity_users\r\n",
-              f);
         for (size_t i = 0; i < n; i++) {
-                const CurveAgent *c = &agents[i];
-
-                for (size_t j = 0; j < c->levels.n; j++) {
-                        const CurveAgg *l = &c->levels.aggs[j];
-
-                        csv_field(f, c->agent.id);
-                        fputc(',', f);
-                        csv_field(f, c->agent.virt);
-                        fprintf(f, ",%s,%lld,%llu,", curve_metric_to_string(metric), (long long)l->users,
-                                (unsigned long long)l->n);
-                        csv_number(f, level_mean(l));
-                        fputc(',', f);
-                        csv_number(f, level_p95(l));
-                        fputc(',', f);
-                        csv_number(f, l->n > 0 ? l->max : NAN);
-                        fputc(',', f);
-                        csv_number(f, c->fit.valid ? c->fit.intercept : NAN);
-                        fputc(',', f);
-                        csv_number(f, c->fit.valid ? c->fit.slope : NAN);
-                        fputc(',', f);
-                        csv_number(f, c->fit.valid ? c->fit.r2 : NAN);
-                        fputc(',', f);
-                        csv_number(f, c->threshold);
-                        fputc(',', f);
-                        csv_number(f, c->capacity);
-                        fputs("\r\n", f);
-                }
+                fputc(',', f);
+                csv_number(f, v[i]);
         }
-        if (fflush(f) != 0 || ferror(f))
+}
+
+/* Closes *f (an open_memstream() of *buf) and answers its text. */
+static int csv_finish(FILE **f, char **buf, size_t *size, const char *name, ApiResponse *ret)
+{
+        if (fflush(*f) != 0 || ferror(*f))
                 return -ENOMEM;
-        fclose(TAKE_PTR(f));
+        fclose(TAKE_PTR(*f));
         ret->status = 200;
         ret->content_type = CONTENT_TYPE_CSV;
-        ret->body = TAKE_PTR(buf);
-        ret->size = size;
-        return response_set_header(ret, "Content-Disposition",
-                                   "inline; filename=\"seatmeter-curves-%s.csv\"",
-                                   curve_metric_to_string(metric));
+        ret->body = TAKE_PTR(*buf);
+        ret->size = *size;
+        return response_set_header(ret, "Content-Disposition", "inline; filename=\"seatmeter-%s.csv\"", name);
 }
 
-typedef struct AgentList {
-        QueryAgent *agents;
-        size_t n;
-} AgentList;
-
-static int agent_list_add(const QueryAgent *a, const QuerySample *latest, void *userdata)
+static const char *metric_unit(CurveMetric m)
 {
-        AgentList *l = userdata;
-
-        if (l->n >= API_CURVE_AGENTS_MAX)
-                return -E2BIG;
-        l->agents[l->n++] = *a;
-        return 0;
+        switch (m) {
+        case CURVE_CPU_RATIO:
+                return "share_of_effective_cpus";
+        case CURVE_CPU_CORES:
+                return "cores";
+        case CURVE_WORKING_SET:
+                return "bytes";
+        default:
+                return "bytes_per_second";
+        }
 }
+
+/* One row per agent, epoch and participant count; an agent without points is one row saying so. The
+ * first 13 columns are those of the first version. */
+static void curves_csv_rows(FILE *f, const QueryAgent *a, const CapacityCurves *c, CurveMetric metric)
+{
+        for (size_t i = 0; i < MAX(c->n, (size_t)1); i++) {
+                const CapacityCurve *e = c->n > 0 ? &c->epochs[i] : NULL;
+                const FitResult *fit = e ? &e->fit : NULL;
+
+                for (size_t j = 0; j < MAX(e ? e->n_levels : 0, (size_t)1); j++) {
+                        const CurveAgg *l = e && e->n_levels > 0 ? &e->levels[j] : NULL;
+                        bool ok = fit && fit->valid;
+
+                        csv_field(f, a->id);
+                        fputc(',', f);
+                        csv_field(f, a->virt);
+                        fprintf(f, ",%s,", curve_metric_to_string(metric));
+                        if (l)
+                                fprintf(f, "%lld,%llu", (long long)l->users, (unsigned long long)l->n);
+                        else
+                                fputs(",0", f);
+                        csv_numbers(f,
+                                    (const double[]){ l ? level_mean(l) : NAN, l ? level_p95(l) : NAN,
+                                                      l && l->n > 0 ? l->max : NAN, ok ? fit->beta[0] : NAN,
+                                                      ok ? fit->beta[1] : NAN, ok ? fit->r2 : NAN,
+                                                      e ? e->threshold : NAN, e ? e->capacity.users : NAN,
+                                                      l ? level_stddev(l) : NAN },
+                                    9);
+                        fprintf(f, ",%s", e ? "" : "");
+                        if (e)
+                                fprintf(f, "%lld", (long long)e->limits.epoch);
+                        csv_numbers(f,
+                                    (const double[]){ e ? e->limits.effective_cpus : NAN,
+                                                      e ? e->limits.memory_limit_bytes : NAN, e ? e->slope_lo : NAN,
+                                                      e ? e->slope_hi : NAN, e ? e->capacity.lo : NAN,
+                                                      e ? e->capacity.hi : NAN },
+                                    6);
+                        fprintf(f, ",%s,%s,%s\r\n", e && isfinite(e->capacity.users) ? (e->capacity.extrapolated ? "1" : "0") : "",
+                                fit_quality_to_string(fit ? fit->quality : FIT_NONE), metric_unit(metric));
+                }
+        }
+}
+
+#define CURVES_CSV_HEADER                                                                                    \
+        "agent,virt,metric,users,samples,mean,p95,max,fit_intercept,fit_slope,fit_r2,capacity_threshold,"    \
+        "capacity_users,stddev,epoch,effective_cpus,memory_limit_bytes,fit_slope_ci95_lo,fit_slope_ci95_hi," \
+        "capacity_ci95_lo,capacity_ci95_hi,capacity_extrapolated,fit_quality,unit\r\n"
 
 static int route_curves(Query *q, const ApiRequest *req, ApiResponse *ret)
 {
-        static const char *const allowed[] = {"agent", "metric", "format", "threshold", NULL};
-        _cleanup_free_ CurveAgent *agents = NULL;
+        static const char *const allowed[] = { "agent", "metric", "format", "threshold", "from", "to", "experiment", NULL };
+        _cleanup_free_ CapacityCurves *curves = NULL;
         _cleanup_free_ QueryAgent *list = NULL;
-        _cleanup_json_ json_t *o = NULL, *arr = NULL;
-        CurveMetric metric = CURVE_CPU_RATIO;
-        double threshold = NAN;
-        bool csv = false;
-        size_t n = 0;
-        const char *v;
-        int r;
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_json_ json_t *o = NULL;
+        json_t *arr;
+        CurveMetric metric;
+        PlanArgs p;
+        size_t n = 0, size = 0;
+        int format, r = 0;
 
-        if (args_check(req, allowed, "agent", ret) < 0)
+        if (args_check(req, allowed, "agent", ret) < 0 || plan_metric(req, &metric, ret) < 0 ||
+            plan_format(req, false, &format, ret) < 0 || plan_args_parse(req, &p, ret) < 0 ||
+            plan_agents(q, req, &list, &n, ret) < 0)
                 return 0;
-        v = arg_get(req, "metric");
-        if (v && curve_metric_from_string(v, &metric) < 0)
-                return api_error(ret, 400,
-                                 "unknown metric '%.64s' (cpu_ratio, cpu_cores, working_set_bytes, "
-                                 "net_rx_bps, net_tx_bps)",
-                                 v);
-        v = arg_get(req, "format");
-        if (v) {
-                if (streq(v, "csv"))
-                        csv = true;
-                else if (!streq(v, "json"))
-                        return api_error(ret, 400, "parameter 'format' must be json or csv");
-        }
-        v = arg_get(req, "threshold");
-        if (v && (safe_atod(v, &threshold) < 0 || threshold <= 0))
-                return api_error(ret, 400, "parameter 'threshold' must be a positive number");
 
-        list = calloc(API_CURVE_AGENTS_MAX, sizeof(QueryAgent));
-        if (!list)
+        curves = calloc(MAX(n, (size_t)1), sizeof(CapacityCurves));
+        if (!curves)
                 return -ENOMEM;
-        for (size_t i = 0; i < req->n_args; i++) {
-                if (!streq(req->args[i].key, "agent"))
-                        continue;
-                if (n >= API_CURVE_AGENTS_MAX)
-                        return api_error(ret, 400, "too many agents (at most %d)", API_CURVE_AGENTS_MAX);
-                if (find_agent(q, (req->args[i].value ? req->args[i].value : ""), &list[n], ret) < 0)
-                        return 0;
-                n++;
-        }
-        if (n == 0) {
-                /* No agent named: every agent, when they fit. */
-                AgentList l = {.agents = list};
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                CapacityThresholds t = plan_thresholds(req, list[i].id);
 
-                r = query_agents(q, agent_list_add, &l);
+                r = capacity_curves_load(q, &list[i], metric, p.from_ms, p.to_ms, &t, p.threshold, &curves[i]);
                 if (r == -E2BIG)
-                        return api_error(ret, 400,
-                                         "more than %d agents: name them with agent=", API_CURVE_AGENTS_MAX);
-                if (r < 0)
-                        return db_error(ret, r);
-                n = l.n;
+                        r = api_error(ret, 400, "curve of agent '%s' too large", list[i].id);
+                else if (r < 0)
+                        r = db_error(ret, r);
+                else
+                        r = 0;
+                if (ret->status != 0)
+                        goto done;
         }
 
-        agents = calloc(MAX(n, (size_t)1), sizeof(CurveAgent));
-        if (!agents)
+        if (format == 1) {
+                f = open_memstream(&buf, &size);
+                if (!f) {
+                        r = -ENOMEM;
+                        goto done;
+                }
+                fputs(CURVES_CSV_HEADER, f);
+                for (size_t i = 0; i < n; i++)
+                        curves_csv_rows(f, &list[i], &curves[i], metric);
+                r = csv_finish(&f, &buf, &size, curve_metric_to_string(metric), ret);
+                goto done;
+        }
+
+        r = -ENOMEM;
+        arr = json_array();
+        o = json_pack("{s:s,s:o,s:o}", "metric", curve_metric_to_string(metric), "window", window_to_json(&p),
+                      "agents", arr);
+        if (!o)
+                goto done;
+        r = 0;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                json_t *a = curves_agent_to_json(&list[i], &curves[i], &p);
+
+                if (!a || json_array_append_new(arr, a) < 0)
+                        r = -ENOMEM;
+        }
+        if (r >= 0)
+                r = response_json(ret, 200, TAKE_PTR(o));
+done:
+        for (size_t i = 0; i < n; i++)
+                capacity_curves_done(&curves[i]);
+        return r;
+}
+
+/* ---- /api/v1/model ---- */
+
+static const char *const model_terms[FIT_PARAMS_MAX] = { "base", "listeners", "voice", "video" };
+
+static json_t *model_epoch_to_json(const CapacityModel *e)
+{
+        _cleanup_json_ json_t *o = json_object();
+        json_t *coef = json_object();
+        const FitResult *f = &e->fit;
+
+        if (!o || json_set(o, "coefficients", coef) < 0)
+                return NULL;
+        for (unsigned i = 0; i < FIT_PARAMS_MAX; i++) {
+                double lo = f->beta[i] - f->t95 * f->se[i], hi = f->beta[i] + f->t95 * f->se[i];
+
+                if (json_set(coef, model_terms[i],
+                             f->active[i] ? json_pack("{s:o,s:o,s:o}", "value", json_number_or_null(f->beta[i]),
+                                                      "se", json_number_or_null(f->se[i]), "ci95",
+                                                      json_interval(lo, hi))
+                                          : json_null()) < 0)
+                        return NULL;
+        }
+        if (json_set(o, "limits", limits_to_json(&e->limits)) < 0 ||
+            json_set(o, "r2", json_number_or_null(f->r2)) < 0 ||
+            json_set(o, "levels", json_integer((json_int_t)f->levels)) < 0 ||
+            json_set(o, "samples", json_integer((json_int_t)f->samples)) < 0 ||
+            json_set(o, "dof", json_integer((json_int_t)f->dof)) < 0 ||
+            json_set(o, "quality", json_string(fit_quality_to_string(f->quality))) < 0 ||
+            json_set(o, "mix",
+                     json_pack("{s:o,s:o,s:o,s:b}", "listeners", json_number_or_null(e->mix[0]), "voice",
+                               json_number_or_null(e->mix[1]), "video", json_number_or_null(e->mix[2]), "observed",
+                               e->mix_observed)) < 0 ||
+            json_set(o, "per_user",
+                     json_pack("{s:o,s:o}", "value", json_number_or_null(e->per_user), "se",
+                               json_number_or_null(e->per_user_se))) < 0 ||
+            json_set(o, "capacity", capacity_to_json(e->threshold, &e->capacity, f)) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+static json_t *model_agent_to_json(const QueryAgent *a, const CapacityModels *m, const PlanArgs *p)
+{
+        _cleanup_json_ json_t *o = json_object();
+        json_t *epochs = json_array();
+
+        if (!o || json_set(o, "agent", json_string(a->id)) < 0 || json_set(o, "virt", json_text(a->virt)) < 0 ||
+            json_set(o, "window", window_to_json(p)) < 0 ||
+            json_set(o, "model", m->n > 0 ? model_epoch_to_json(&m->epochs[m->n - 1]) : json_null()) < 0 ||
+            json_set(o, "epochs", epochs) < 0)
+                return NULL;
+        for (size_t i = 0; i < m->n; i++)
+                if (json_array_append_new(epochs, model_epoch_to_json(&m->epochs[i])) < 0)
+                        return NULL;
+        return TAKE_PTR(o);
+}
+
+static int route_model(Query *q, const ApiRequest *req, ApiResponse *ret)
+{
+        static const char *const allowed[] = { "agent", "metric", "threshold", "from", "to", "experiment", "mix", NULL };
+        _cleanup_free_ QueryAgent *list = NULL;
+        _cleanup_json_ json_t *o = NULL;
+        json_t *arr;
+        CurveMetric metric;
+        PlanArgs p;
+        size_t n = 0;
+        int r = 0;
+
+        if (args_check(req, allowed, "agent", ret) < 0 || plan_metric(req, &metric, ret) < 0 ||
+            plan_args_parse(req, &p, ret) < 0 || plan_agents(q, req, &list, &n, ret) < 0)
+                return 0;
+
+        arr = json_array();
+        o = json_pack("{s:s,s:o,s:o,s:o}", "metric", curve_metric_to_string(metric), "window", window_to_json(&p),
+                      "mix",
+                      p.has_mix ? json_pack("[f,f,f]", p.mix[0], p.mix[1], p.mix[2]) : json_null(),
+                      "agents", arr);
+        if (!o)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                CurveAgent *c = &agents[i];
+                CapacityThresholds t = plan_thresholds(req, list[i].id);
+                CapacityModels m;
+                json_t *a;
 
-                c->agent = list[i];
-                r = query_curves(q, c->agent.num, metric, curve_collect_row, &c->levels);
-                if (r < 0) {
-                        for (size_t j = 0; j <= i; j++)
-                                curve_collect_done(&agents[j].levels);
-                        if (r == -E2BIG)
-                                return api_error(ret, 400, "curve of agent '%s' too large", c->agent.id);
+                r = capacity_models_load(q, &list[i], metric, p.from_ms, p.to_ms, p.has_mix ? p.mix : NULL, &t,
+                                         p.threshold, &m);
+                if (r == -E2BIG)
+                        return api_error(ret, 400, "model of agent '%s' too large", list[i].id);
+                if (r < 0)
                         return db_error(ret, r);
-                }
-                curve_fit(c->levels.aggs, c->levels.n, &c->fit);
-                c->threshold = isfinite(threshold) ? threshold : curve_default_threshold(metric, &c->agent);
-                c->capacity = NAN;
-                if (c->fit.valid && isfinite(c->threshold)) {
-                        double users = curve_capacity(&c->fit, c->threshold);
-
-                        if (users >= 0 && isfinite(users))
-                                c->capacity = users;
-                }
+                a = model_agent_to_json(&list[i], &m, &p);
+                capacity_models_done(&m);
+                if (!a || json_array_append_new(arr, a) < 0)
+                        return -ENOMEM;
         }
-
-        if (csv)
-                r = curves_csv(agents, n, metric, ret);
-        else {
-                r = -ENOMEM;
-                arr = json_array();
-                o = json_pack("{s:s,s:O}", "metric", curve_metric_to_string(metric), "agents", arr);
-                if (arr && o) {
-                        r = 0;
-                        for (size_t i = 0; i < n && r >= 0; i++) {
-                                json_t *a = curve_agent_to_json(&agents[i]);
-
-                                if (!a || json_array_append_new(arr, a) < 0)
-                                        r = -ENOMEM;
-                        }
-                        if (r >= 0)
-                                r = response_json(ret, 200, TAKE_PTR(o));
-                }
-        }
-        for (size_t i = 0; i < n; i++)
-                curve_collect_done(&agents[i].levels);
-        return r;
+        return response_json(ret, 200, TAKE_PTR(o));
 }
 
 /* ---- /api/v1/bbb ---- */
@@ -1732,6 +1945,8 @@ static int dispatch(Query *q, const ApiRequest *req, ApiResponse *ret)
                 return route_agent_array(q, req, agents_append, ret);
         if (streq(p, "curves"))
                 return route_curves(q, req, ret);
+        if (streq(p, "model"))
+                return route_model(q, req, ret);
         if (streq(p, "bbb"))
                 return route_bbb_array(q, req, bbb_append, ret);
         if (streq(p, "zabbix/discovery"))

@@ -3,6 +3,7 @@
  * response (status, content type, body) out. No sockets here: daemon/http.c does the transport,
  * authentication and static files, so every route is testable with a database and a struct. */
 
+#include "config.h"
 #include "live.h"
 #include "macro.h"
 #include "query.h"
@@ -38,6 +39,7 @@ typedef struct ApiRequest {
         const char *config_file; /* for /api/v1/status: the file read, NULL or "": built-in defaults */
         const char *db_path;     /* for /api/v1/status, or NULL */
         int64_t zabbix_max_age_ms; /* older samples are not served as current to Zabbix; 0: the default */
+        const Config *config; /* thresholds and experiments of the capacity routes, or NULL: defaults */
 } ApiRequest;
 
 typedef struct ApiResponse {

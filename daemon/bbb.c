@@ -29,6 +29,7 @@ typedef struct BbbPollRecord {
         bool ok;
         bool up;                        /* state after this poll */
         int64_t participants;           /* valid when ok */
+        int64_t listeners, voice, video; /* valid when ok */
 } BbbPollRecord;
 
 typedef struct BbbSocket BbbSocket;
@@ -402,6 +403,9 @@ static void bbb_server_record(BbbServer *s, bool ok, const BbbCounts *counts, co
                 .ok = ok,
                 .up = st->up,
                 .participants = ok ? counts->participants : 0,
+                .listeners = ok ? counts->listeners : 0,
+                .voice = ok ? counts->voice : 0,
+                .video = ok ? counts->video : 0,
         };
         s->ring_next = (s->ring_next + 1) % BBB_RING_SIZE;
         if (s->ring_n < BBB_RING_SIZE)
@@ -708,6 +712,18 @@ fail:
 
 int bbb_poller_users_at(BbbPoller *p, const char *name, int64_t time_ms, int64_t *ret)
 {
+        StoreCounts c;
+        int r;
+
+        assert(ret);
+        r = bbb_poller_counts_at(p, name, time_ms, &c);
+        if (r > 0)
+                *ret = c.users;
+        return r;
+}
+
+int bbb_poller_counts_at(BbbPoller *p, const char *name, int64_t time_ms, StoreCounts *ret)
+{
         const BbbPollRecord *newest = NULL, *newest_ok = NULL;
         int64_t max_age_ms, oldest = INT64_MAX;
         BbbServer *s;
@@ -735,14 +751,15 @@ int bbb_poller_users_at(BbbPoller *p, const char *name, int64_t time_ms, int64_t
 
         /* Older than what memory holds (a backfilled sample): the stored series knows. */
         if (!newest && p->store && s->ring_n > 0 && time_ms < oldest) {
-                int r = store_bbb_users_at(p->store, name, time_ms, max_age_ms, ret);
+                int r = store_bbb_counts_at(p->store, name, time_ms, max_age_ms, ret);
                 return r < 0 ? 0 : r;
         }
 
         /* Known when the server was up at that moment and a successful poll is fresh. */
         if (!newest || !newest->up || !newest_ok || time_ms - newest_ok->time_ms > max_age_ms)
                 return 0;
-        *ret = newest_ok->participants;
+        *ret = (StoreCounts){ .users = newest_ok->participants, .listeners = newest_ok->listeners,
+                              .voice = newest_ok->voice, .video = newest_ok->video };
         return 1;
 }
 

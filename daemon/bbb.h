@@ -32,6 +32,8 @@ int bbb_poller_reload(BbbPoller *p, const Config *c);
 /* Participant count of server name at time_ms (daemon clock) when a poll is fresh (within 2 intervals)
  * and the server is up. Returns 1 and *ret when known, 0 when unknown. */
 int bbb_poller_users_at(BbbPoller *p, const char *name, int64_t time_ms, int64_t *ret);
+/* The same, with the poll's listeners, voice and video (the participant mix of the per-stream model). */
+int bbb_poller_counts_at(BbbPoller *p, const char *name, int64_t time_ms, StoreCounts *ret);
 
 /* Number of servers currently up, for STATUS=. */
 unsigned bbb_poller_n_up(const BbbPoller *p);

@@ -5,6 +5,8 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include <ini.h>
@@ -23,6 +25,9 @@ typedef enum ConfigSection {
         SECTION_DAEMON,
         SECTION_BBB,
         SECTION_AGENT,
+        SECTION_CAPACITY,
+        SECTION_EXPERIMENT,
+        _SECTION_MAX,
 } ConfigSection;
 
 typedef enum ConfigType {
@@ -35,6 +40,9 @@ typedef enum ConfigType {
         TYPE_CHECKSUM, /* sha1 | sha256 | sha384 | sha512 */
         TYPE_TOKEN,    /* 64 hex digits: SHA-256 of the agent's token */
         TYPE_NAME,     /* a [bbb NAME] reference, may be empty */
+        TYPE_SHARE,    /* a number in (0, CONFIG_SHARE_MAX]; empty: unset (NAN) */
+        TYPE_MBPS,     /* a number in (0, CONFIG_MBPS_MAX]; empty: unset (NAN) */
+        TYPE_TIME,     /* epoch milliseconds, or UTC as YYYY-MM-DDTHH:MM[:SS]Z */
 } ConfigType;
 
 typedef struct ConfigKey {
@@ -51,6 +59,7 @@ typedef struct ConfigKey {
 #define D(field) offsetof(Config, field), sizeof(((Config *)0)->field)
 #define B(field) offsetof(BbbConfig, field), sizeof(((BbbConfig *)0)->field)
 #define A(field) offsetof(AgentConfig, field), sizeof(((AgentConfig *)0)->field)
+#define E(field) offsetof(ExperimentConfig, field), sizeof(((ExperimentConfig *)0)->field)
 
 static const ConfigKey config_keys[] = {
         {SECTION_DAEMON, "http", TYPE_HOSTPORT, D(http), "127.0.0.1:8480", 0, 0, false},
@@ -74,11 +83,24 @@ static const ConfigKey config_keys[] = {
 
         {SECTION_AGENT, "token_sha256", TYPE_TOKEN, A(token_sha256), NULL, 0, 0, false},
         {SECTION_AGENT, "bbb", TYPE_NAME, A(bbb), "", 0, 0, false},
+        {SECTION_AGENT, "cpu_threshold", TYPE_SHARE, A(capacity.cpu), "", 0, 0, false},
+        {SECTION_AGENT, "memory_threshold", TYPE_SHARE, A(capacity.memory), "", 0, 0, false},
+        {SECTION_AGENT, "net_threshold", TYPE_SHARE, A(capacity.net), "", 0, 0, false},
+        {SECTION_AGENT, "link_mbps", TYPE_MBPS, A(capacity.link_mbps), "", 0, 0, false},
+
+        {SECTION_CAPACITY, "cpu_threshold", TYPE_SHARE, D(capacity.cpu), "", 0, 0, false},
+        {SECTION_CAPACITY, "memory_threshold", TYPE_SHARE, D(capacity.memory), "", 0, 0, false},
+        {SECTION_CAPACITY, "net_threshold", TYPE_SHARE, D(capacity.net), "", 0, 0, false},
+        {SECTION_CAPACITY, "link_mbps", TYPE_MBPS, D(capacity.link_mbps), "", 0, 0, false},
+
+        {SECTION_EXPERIMENT, "start", TYPE_TIME, E(start_ms), NULL, 0, 0, true},
+        {SECTION_EXPERIMENT, "end", TYPE_TIME, E(end_ms), NULL, 0, 0, true},
 };
 
 #undef D
 #undef B
 #undef A
+#undef E
 
 static const char *const checksum_names[] = {
         [CHECKSUM_SHA1] = "sha1",
@@ -215,6 +237,28 @@ static int unhex(char c)
         return -1;
 }
 
+/* Epoch milliseconds from digits, or from a UTC time YYYY-MM-DDTHH:MM[:SS]Z. */
+static int parse_time_ms(const char *s, int64_t *ret)
+{
+        struct tm tm = { 0 };
+        const char *end;
+        int64_t v;
+
+        if (!isempty(s) && s[strspn(s, "0123456789")] == 0) {
+                if (safe_atoi64(s, &v) < 0 || v > 253402300799999LL)
+                        return -ERANGE;
+                *ret = v;
+                return 0;
+        }
+        end = strptime(s, "%Y-%m-%dT%H:%M", &tm);
+        if (end && *end == ':')
+                end = strptime(end, ":%S", &tm);
+        if (!end || !streq(end, "Z") || tm.tm_year < 70 || tm.tm_year > 8099)
+                return -EINVAL;
+        *ret = (int64_t)timegm(&tm) * 1000;
+        return 0;
+}
+
 /* Sets one key of the struct at base from text. Returns 0, or -errno with a static reason in *ret_why. */
 static int config_key_set(const ConfigKey *k, void *base, Config *c, const char *value, const char **ret_why)
 {
@@ -321,6 +365,30 @@ static int config_key_set(const ConfigKey *k, void *base, Config *c, const char 
                 return 0;
         }
 
+        case TYPE_SHARE:
+        case TYPE_MBPS: {
+                double d, max = k->type == TYPE_SHARE ? CONFIG_SHARE_MAX : CONFIG_MBPS_MAX;
+
+                if (isempty(value)) {
+                        *(double *)(void *)field = NAN;
+                        return 0;
+                }
+                if (safe_atod(value, &d) < 0 || !isfinite(d) || d <= 0 || d > max) {
+                        *ret_why = k->type == TYPE_SHARE ? "expected a share above 0 (0.8 is 80%)"
+                                                         : "expected a link speed in Mbit/s above 0";
+                        return -ERANGE;
+                }
+                *(double *)(void *)field = d;
+                return 0;
+        }
+
+        case TYPE_TIME:
+                if (parse_time_ms(value, (int64_t *)(void *)field) < 0) {
+                        *ret_why = "expected epoch milliseconds or a UTC time like 2026-12-05T08:00:00Z";
+                        return -EINVAL;
+                }
+                return 0;
+
         case TYPE_NAME:
                 if (!isempty(value) && !config_name_is_valid(value)) {
                         *ret_why = "expected a name of [A-Za-z0-9._-]{1,64}";
@@ -376,6 +444,7 @@ int config_new_defaults(Config **ret)
         if (!c)
                 return -ENOMEM;
         config_apply_defaults(SECTION_DAEMON, c, c);
+        config_apply_defaults(SECTION_CAPACITY, c, c);
 
         state = env_dir("STATE_DIRECTORY");
         n = snprintf(c->db, sizeof c->db, "%s%sseatmeter.db", state ? state : "", state ? "/" : "");
@@ -407,7 +476,7 @@ typedef struct ParseContext {
         unsigned errors;
         /* The current section as written: libinih cuts section names at 50 bytes, ours reach
          * "agent " + 64, so the reader tracks it. */
-        char section[STRLEN("agent ") + CONFIG_NAME_MAX + 1];
+        char section[STRLEN("experiment ") + CONFIG_NAME_MAX + 1];
         bool section_bad; /* already reported: its keys are skipped silently */
         bool listen_seen; /* the first listen= of a file replaces the defaults */
 } ParseContext;
@@ -478,6 +547,23 @@ static int config_section_entry(ParseContext *ctx, ConfigSection section, const 
                 strcpy(b->name, name);
                 config_apply_defaults(SECTION_BBB, b, c);
                 *ret = b;
+        } else if (section == SECTION_EXPERIMENT) {
+                ExperimentConfig *e;
+                for (unsigned i = 0; i < c->n_experiments; i++)
+                        if (streq(c->experiments[i].name, name)) {
+                                *ret = &c->experiments[i];
+                                return 0;
+                        }
+                if (c->n_experiments >= CONFIG_EXPERIMENTS_MAX)
+                        return -E2BIG;
+                e = realloc(c->experiments, (c->n_experiments + 1) * sizeof *e);
+                if (!e)
+                        return -ENOMEM;
+                c->experiments = e;
+                e = &c->experiments[c->n_experiments++];
+                *e = (ExperimentConfig){ .start_ms = -1, .end_ms = -1 };
+                strcpy(e->name, name);
+                *ret = e;
         } else {
                 AgentConfig *a;
                 for (unsigned i = 0; i < c->n_agents; i++)
@@ -515,9 +601,12 @@ static int config_handler(void *user, const char *section, const char *key, cons
         section = ctx->section; /* the whole name; libinih's copy may be cut short */
         if (streq(section, "daemon"))
                 sec = SECTION_DAEMON;
+        else if (streq(section, "capacity"))
+                sec = SECTION_CAPACITY;
         else if ((strneq(section, "bbb", 3) && strchr(" \t", section[3])) ||
-                   (strneq(section, "agent", 5) && strchr(" \t", section[5]))) {
-                sec = section[0] == 'b' ? SECTION_BBB : SECTION_AGENT;
+                 (strneq(section, "agent", 5) && strchr(" \t", section[5])) ||
+                 (strneq(section, "experiment", 10) && strchr(" \t", section[10]))) {
+                sec = section[0] == 'b' ? SECTION_BBB : section[0] == 'a' ? SECTION_AGENT : SECTION_EXPERIMENT;
                 name = section + strcspn(section, " \t");
                 name += strspn(name, " \t");
                 if (!config_name_is_valid(name)) {
@@ -526,7 +615,8 @@ static int config_handler(void *user, const char *section, const char *key, cons
                         goto fail;
                 }
         } else {
-                log_error("%s:%u: unknown section [%s] (expected [daemon], [bbb NAME] or [agent NAME]).",
+                log_error("%s:%u: unknown section [%s] (expected [daemon], [bbb NAME], [agent NAME], [capacity] "
+                          "or [experiment NAME]).",
                           ctx->path, ctx->line, section);
                 goto fail;
         }
@@ -537,7 +627,7 @@ static int config_handler(void *user, const char *section, const char *key, cons
                 goto fail;
         }
 
-        if (sec == SECTION_DAEMON)
+        if (sec == SECTION_DAEMON || sec == SECTION_CAPACITY)
                 base = ctx->config;
         else {
                 r = config_section_entry(ctx, sec, name, &base);
@@ -711,6 +801,16 @@ int config_finish(Config *c)
                 if (r < 0)
                         errors++;
         }
+        for (unsigned i = 0; i < c->n_experiments; i++) {
+                const ExperimentConfig *e = &c->experiments[i];
+                if (e->start_ms < 0 || e->end_ms < 0) {
+                        log_error("[experiment %s]: start= and end= are required.", e->name);
+                        errors++;
+                } else if (e->start_ms >= e->end_ms) {
+                        log_error("[experiment %s]: start= must be before end=.", e->name);
+                        errors++;
+                }
+        }
         for (unsigned i = 0; i < c->n_agents; i++) {
                 const AgentConfig *a = &c->agents[i];
                 if (!isempty(a->bbb) && !config_find_bbb(c, a->bbb)) {
@@ -743,8 +843,11 @@ void config_dump(const Config *c, FILE *f)
                 fprintf(f, "# read from %s\n", c->config_file);
         else
                 fprintf(f, "# no configuration file read: built-in defaults\n");
-        for (int s = SECTION_DAEMON; s <= SECTION_AGENT; s++) {
-                unsigned n = s == SECTION_DAEMON ? 1 : s == SECTION_BBB ? c->n_bbb : c->n_agents;
+        for (int s = SECTION_DAEMON; s < _SECTION_MAX; s++) {
+                unsigned n = s == SECTION_DAEMON || s == SECTION_CAPACITY ? 1
+                             : s == SECTION_BBB                           ? c->n_bbb
+                             : s == SECTION_AGENT                         ? c->n_agents
+                                                                          : c->n_experiments;
 
                 for (unsigned e = 0; e < n; e++) {
                         const void *base;
@@ -755,9 +858,15 @@ void config_dump(const Config *c, FILE *f)
                         } else if (s == SECTION_BBB) {
                                 base = &c->bbb[e];
                                 fprintf(f, "\n[bbb %s]\n", c->bbb[e].name);
-                        } else {
+                        } else if (s == SECTION_AGENT) {
                                 base = &c->agents[e];
                                 fprintf(f, "\n[agent %s]\n", c->agents[e].id);
+                        } else if (s == SECTION_CAPACITY) {
+                                base = c;
+                                fprintf(f, "\n[capacity]\n");
+                        } else {
+                                base = &c->experiments[e];
+                                fprintf(f, "\n[experiment %s]\n", c->experiments[e].name);
                         }
 
                         for (size_t i = 0; i < ELEMENTSOF(config_keys); i++) {
@@ -791,6 +900,19 @@ void config_dump(const Config *c, FILE *f)
                                                 ((const AgentConfig *)base)->has_token ? "(redacted)"
                                                                                        : "(none)");
                                         break;
+                                case TYPE_SHARE:
+                                case TYPE_MBPS: {
+                                        double d = *(const double *)(const void *)field;
+                                        if (isfinite(d))
+                                                fprintf(f, "%s = %g\n", k->name, d);
+                                        else
+                                                fprintf(f, "%s =\n", k->name);
+                                        break;
+                                }
+                                case TYPE_TIME:
+                                        fprintf(f, "%s = %lld\n", k->name,
+                                                (long long)*(const int64_t *)(const void *)field);
+                                        break;
                                 }
                         }
                 }
@@ -812,6 +934,7 @@ Config *config_free(Config *c)
                 free(c->http_token);
         }
         free(c->agents);
+        free(c->experiments);
         free(c);
         return NULL;
 }

@@ -26,11 +26,27 @@ typedef struct BbbConfig {
         unsigned interval_s;                 /* 1..3600, default 5 */
 } BbbConfig;
 
+/* Capacity thresholds of the site ([capacity]) or of one agent ([agent NAME]). NAN: not set here (the
+ * agent falls back to the site, the site to the built-in defaults of daemon/capacity.h). */
+typedef struct CapacityThresholds {
+        double cpu;       /* share of the effective CPUs, default 0.8 */
+        double memory;    /* share of the memory limit (working set), default 1.0 */
+        double net;       /* share of the link speed, default 0.8 */
+        double link_mbps; /* link speed in Mbit/s (10^6 bits per second); none by default */
+} CapacityThresholds;
+
+/* A named experiment: a time window that curves, models and reports can select by name. */
+typedef struct ExperimentConfig {
+        char name[CONFIG_NAME_MAX + 1];
+        int64_t start_ms, end_ms; /* epoch milliseconds, start < end */
+} ExperimentConfig;
+
 typedef struct AgentConfig {
         char id[CONFIG_NAME_MAX + 1];
         bool has_token;
         uint8_t token_sha256[32];
         char bbb[CONFIG_NAME_MAX + 1];       /* empty: none */
+        CapacityThresholds capacity;         /* NAN: the site's */
 } AgentConfig;
 
 typedef struct Config {
@@ -56,6 +72,10 @@ typedef struct Config {
         BbbConfig *bbb;
         unsigned n_agents;
         AgentConfig *agents;
+
+        CapacityThresholds capacity;         /* [capacity]: the site's thresholds, NAN: built-in default */
+        unsigned n_experiments;
+        ExperimentConfig *experiments;       /* [experiment NAME] */
 } Config;
 
 /* Fills in the embedded defaults ($STATE_DIRECTORY/seatmeter.db or ./seatmeter.db, and so on). */
@@ -84,6 +104,9 @@ bool config_name_is_valid(const char *s);
 
 #define CONFIG_AGENTS_MAX 4096
 #define CONFIG_BBB_MAX 256
+#define CONFIG_EXPERIMENTS_MAX 4096
+#define CONFIG_SHARE_MAX 100.0   /* a threshold share above this is a typo */
+#define CONFIG_MBPS_MAX 1e7      /* 10 Tbit/s */
 #define CONFIG_SECRET_MAX 4096 /* BBB secret and HTTP token files */
 
 /* A parsed listen URI. */

@@ -60,6 +60,7 @@ struct Http {
 
         SeriesCache *series_cache;
         Live *live; /* not owned */
+        const Config *config; /* not owned: the daemon keeps every config it loaded alive */
 
         HttpAsset *assets;
         size_t n_assets;
@@ -380,6 +381,7 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
                 .config_file = h->config_file,
                 .db_path = h->db_path,
                 .zabbix_max_age_ms = h->zabbix_max_age_ms,
+                .config = __atomic_load_n(&h->config, __ATOMIC_ACQUIRE),
         };
         r = api_handle(q, &req, &resp);
         if (r < 0) {
@@ -387,6 +389,12 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
                 return MHD_NO; /* closes the connection: no partial body */
         }
         return queue_api(c, &resp);
+}
+
+void http_set_config(Http *h, const Config *c)
+{
+        assert(h);
+        __atomic_store_n(&h->config, c, __ATOMIC_RELEASE);
 }
 
 /* libmicrohttpd's own messages (accept failures, the connection limit reached, TLS handshakes). */
@@ -515,6 +523,7 @@ int http_new(const Config *c, const char *db_path, Live *live, int listen_fd, Ht
                 return log_error_errno(r, "Failed to create thread key: %m");
         h->query_key_created = true;
         h->live = live;
+        h->config = c;
         h->zabbix_max_age_ms = (int64_t)c->zabbix_max_age_s * 1000;
         /* Absolute, so that /api/v1/status names the file whatever the daemon's working directory. */
         h->db_path = realpath(db_path, NULL);

@@ -448,25 +448,27 @@ static bool sample_is_absurd(const Conn *c, const Seatmeter__Sample *s, int64_t 
         return !s->has_seq || !sample_time_is_sane(c, s, now);
 }
 
-/* Participants of the agent's BBB server at the (clock-corrected) time of the sample, -1 if unknown. */
-static int sample_users(Conn *c, int64_t t, int64_t now)
+/* Participants (and their mix) of the agent's BBB server at the (clock-corrected) time of the sample;
+ * users -1 if unknown. */
+static StoreCounts sample_counts(Conn *c, int64_t t, int64_t now)
 {
+        static const StoreCounts unknown = { .users = -1, .listeners = -1, .voice = -1, .video = -1 };
         Ingest *in = c->ingest;
         const BbbConfig *b;
-        int64_t users;
+        StoreCounts counts;
 
         if (!c->bbb[0])
-                return -1;
-        if (in->poller && bbb_poller_users_at(in->poller, c->bbb, t, &users) > 0)
-                return users > INT32_MAX ? -1 : (int)users;
+                return unknown;
+        if (in->poller && bbb_poller_counts_at(in->poller, c->bbb, t, &counts) > 0)
+                return counts.users > INT32_MAX ? unknown : counts;
         b = config_find_bbb(in->config, c->bbb);
         if (!b)
-                return -1;
+                return unknown;
         /* Backfill older than what the poller keeps in memory: ask the stored polls. */
         if (t < now - 2 * (int64_t)b->interval_s * 1000 &&
-            store_bbb_users_at(in->store, c->bbb, t, 2 * (int64_t)b->interval_s * 1000, &users) > 0)
-                return users > INT32_MAX ? -1 : (int)users;
-        return -1;
+            store_bbb_counts_at(in->store, c->bbb, t, 2 * (int64_t)b->interval_s * 1000, &counts) > 0)
+                return counts.users > INT32_MAX ? unknown : counts;
+        return unknown;
 }
 
 /* Returns 0, or <0 when the connection was closed. */
@@ -479,8 +481,11 @@ static int conn_handle_sample(Conn *c, const Seatmeter__Sample *s, int64_t now)
         c->n_samples++;
         if (sample_is_absurd(c, s, now))
                 r = -EINVAL;
-        else
-                r = store_add_sample(in->store, c->id, s, sample_users(c, s->time_ms + c->clock_offset_ms, now));
+        else {
+                StoreCounts counts = sample_counts(c, s->time_ms + c->clock_offset_ms, now);
+
+                r = store_add_sample_counts(in->store, c->id, s, &counts);
+        }
         if (r == -EINVAL) {
                 STATS_INC(samples_rejected);
                 if (!c->invalid_logged) {

@@ -319,6 +319,8 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
                 }
         }
         ingest_set_config(d->ingest, c);
+        if (d->http)
+                http_set_config(d->http, c);
         d->old_configs[d->n_old_configs++] = d->config;
         d->config = TAKE_PTR(c);
         log_info("Configuration reloaded: %u agents, %u BBB servers.", d->config->n_agents, d->config->n_bbb);

@@ -65,6 +65,8 @@ typedef enum QueryStmt {
         STMT_LATEST,
         STMT_TRENDS,
         STMT_CURVES,
+        STMT_CURVE_MIX,
+        STMT_EPOCHS,
         STMT_NETDEV,
         STMT_BBB,
         _STMT_MAX,
@@ -84,9 +86,15 @@ static const char *const stmt_sql[_STMT_MAX] =
                                 " FROM samples WHERE agent = ?1 ORDER BY time_ms DESC LIMIT 1",
                 [STMT_TRENDS] = "SELECT hour_ms, n, " TREND_STATS("cpu_cores") ", " TREND_STATS("cpu_ratio") ", " TREND_STATS("throttled_ratio") ", " TREND_STATS("memory_bytes") ", " TREND_STATS(
                         "working_set_bytes") ", " TREND_STATS("io_read_bps") ", " TREND_STATS("io_write_bps") ", " TREND_STATS("net_rx_bps") ", " TREND_STATS("net_tx_bps") ", " TREND_STATS("users") ", " TREND_STATS("steal_ratio") " FROM trends WHERE agent = ?1 AND hour_ms BETWEEN ?2 AND ?3 ORDER BY hour_ms",
-                [STMT_CURVES] = "SELECT users, n, sum, sumsq, max, hist FROM curves WHERE agent = ?1 AND "
-                                "metric = ?2 "
-                                "ORDER BY users",
+                /* Rows of whole hours in the window; one row per (hour, epoch, users), summed by the
+                 * caller, so the cost is the number of hours times the levels, never the samples. */
+                [STMT_CURVES] = "SELECT users, n, sum, sumsq, max, hist, epoch FROM curves WHERE agent = ?1 AND "
+                                "metric = ?2 AND hour_ms BETWEEN ?3 AND ?4 ORDER BY epoch, users",
+                [STMT_CURVE_MIX] = "SELECT epoch, users, listeners, voice, video, sum(n), sum(sum), sum(sumsq)"
+                                   " FROM curve_mix WHERE agent = ?1 AND metric = ?2 AND hour_ms BETWEEN ?3 AND ?4"
+                                   " GROUP BY epoch, users, listeners, voice, video ORDER BY epoch",
+                [STMT_EPOCHS] = "SELECT epoch, start_ms, effective_cpus, memory_limit_bytes FROM epochs"
+                                " WHERE agent = ?1 ORDER BY epoch",
                 [STMT_NETDEV] = "SELECT agent, name, time_ms, rx_bytes, tx_bytes, rx_packets, tx_packets, "
                                 "rx_errors, "
                                 "tx_errors, rx_dropped, tx_dropped FROM netdev ORDER BY agent, name",
@@ -474,18 +482,40 @@ int query_trends(Query *q, int64_t agent_num, int64_t from_ms, int64_t to_ms, Qu
         return rc == SQLITE_DONE ? 0 : step_error(q, rc);
 }
 
-int query_curves(Query *q, int64_t agent_num, int metric, QueryCurveCb cb, void *userdata)
+/* The first hour of a window starting at from_ms: the hour that holds it. */
+static int64_t window_first_hour(int64_t from_ms)
+{
+        return from_ms <= 0 ? INT64_MIN : from_ms - from_ms % QUERY_HOUR_MS;
+}
+
+/* A windowed aggregate statement with its agent, metric and hours bound. */
+static int window_stmt(Query *q, QueryStmt id, int64_t agent_num, int metric, int64_t from_ms, int64_t to_ms,
+                       sqlite3_stmt **ret)
+{
+        int r;
+
+        r = query_stmt(q, id, ret);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(*ret, 1, agent_num);
+        sqlite3_bind_int(*ret, 2, metric);
+        sqlite3_bind_int64(*ret, 3, window_first_hour(from_ms));
+        sqlite3_bind_int64(*ret, 4, to_ms);
+        return 0;
+}
+
+int query_curves(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64_t to_ms, QueryCurveCb cb,
+                 void *userdata)
 {
         _cleanup_reset_ sqlite3_stmt *s = NULL;
         int r, rc;
 
-        r = query_stmt(q, STMT_CURVES, &s);
+        r = window_stmt(q, STMT_CURVES, agent_num, metric, from_ms, to_ms, &s);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(s, 1, agent_num);
-        sqlite3_bind_int(s, 2, metric);
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
                 QueryCurveRow row = {
+                        .epoch = sqlite3_column_int64(s, 6),
                         .users = sqlite3_column_int64(s, 0),
                         .n = sqlite3_column_int64(s, 1),
                         .sum = sqlite3_column_double(s, 2),
@@ -500,6 +530,58 @@ int query_curves(Query *q, int64_t agent_num, int metric, QueryCurveCb cb, void 
                         return log_warning_errno(EBADMSG, "Curve histogram of %d bytes refused.", size);
                 row.hist_size = row.hist ? (size_t)size : 0;
                 r = cb(&row, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : step_error(q, rc);
+}
+
+int query_curve_mix(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64_t to_ms, QueryMixCb cb,
+                    void *userdata)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        r = window_stmt(q, STMT_CURVE_MIX, agent_num, metric, from_ms, to_ms, &s);
+        if (r < 0)
+                return r;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                QueryMixRow row = {
+                        .epoch = sqlite3_column_int64(s, 0),
+                        .users = sqlite3_column_int64(s, 1),
+                        .listeners = sqlite3_column_int64(s, 2),
+                        .voice = sqlite3_column_int64(s, 3),
+                        .video = sqlite3_column_int64(s, 4),
+                        .n = sqlite3_column_int64(s, 5),
+                        .sum = sqlite3_column_double(s, 6),
+                        .sumsq = sqlite3_column_double(s, 7),
+                };
+
+                r = cb(&row, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : step_error(q, rc);
+}
+
+int query_epochs(Query *q, int64_t agent_num, QueryEpochCb cb, void *userdata)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        r = query_stmt(q, STMT_EPOCHS, &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(s, 1, agent_num);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                QueryEpoch e = {
+                        .epoch = sqlite3_column_int64(s, 0),
+                        .start_ms = sqlite3_column_int64(s, 1),
+                        .effective_cpus = column_double(s, 2),
+                        .memory_limit_bytes = column_double(s, 3),
+                };
+
+                r = cb(&e, userdata);
                 if (r < 0)
                         return r;
         }

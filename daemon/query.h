@@ -114,8 +114,10 @@ typedef struct QueryBbb {
         double meetings, participants, listeners, voice, video, moderators, breakouts; /* NAN unknown */
 } QueryBbb;
 
-/* One curves row. hist points into SQLite's memory, valid during the callback only. */
+/* One curves row (one hour of one limits epoch). hist points into SQLite's memory, valid during the
+ * callback only. */
 typedef struct QueryCurveRow {
+        int64_t epoch; /* 0: stored before limits epochs were recorded */
         int64_t users;
         int64_t n;
         double sum, sumsq, max;
@@ -161,9 +163,36 @@ int query_samples(Query *q, int64_t agent_num, int64_t from_ms, int64_t to_ms, u
 int query_trends(Query *q, int64_t agent_num, int64_t from_ms, int64_t to_ms, QueryTrendCb cb,
                  void *userdata);
 
+#define QUERY_HOUR_MS (3600LL * 1000)
+
 typedef int (*QueryCurveCb)(const QueryCurveRow *r, void *userdata);
-/* The curves rows of agent num and metric (daemon/curve.h's CurveMetric), by users ascending. */
-int query_curves(Query *q, int64_t agent_num, int metric, QueryCurveCb cb, void *userdata);
+/* The curves rows of agent num and metric (daemon/curve.h's CurveMetric) of the hours that overlap
+ * [from_ms, to_ms] (from_ms <= 0: the undated rows of schema version 1 too), ordered by epoch and users;
+ * rows of one (epoch, users) come in a row, one per hour, for the caller to sum. */
+int query_curves(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64_t to_ms, QueryCurveCb cb,
+                 void *userdata);
+
+/* One participant mix of the per-stream model, summed over the hours of a window. */
+typedef struct QueryMixRow {
+        int64_t epoch, users, listeners, voice, video;
+        int64_t n;
+        double sum, sumsq;
+} QueryMixRow;
+typedef int (*QueryMixCb)(const QueryMixRow *r, void *userdata);
+/* The curve_mix rows of agent num and metric in the window (as query_curves()), summed per epoch and
+ * mix, ordered by epoch. */
+int query_curve_mix(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64_t to_ms, QueryMixCb cb,
+                    void *userdata);
+
+/* One limits epoch of an agent. Unknown limits are NAN. */
+typedef struct QueryEpoch {
+        int64_t epoch;
+        int64_t start_ms;
+        double effective_cpus, memory_limit_bytes;
+} QueryEpoch;
+typedef int (*QueryEpochCb)(const QueryEpoch *e, void *userdata);
+/* The epochs of agent num, oldest first. */
+int query_epochs(Query *q, int64_t agent_num, QueryEpochCb cb, void *userdata);
 
 typedef int (*QueryNetdevCb)(const QueryNetdev *d, void *userdata);
 /* Every netdev row, ordered by agent num and interface name. */

@@ -59,7 +59,8 @@ enum {
 /* One sample as it will be stored. NAN and -1 stand for NULL (every stored integer is >= 0). */
 typedef struct Row {
         int64_t time_ms, seq;
-        int32_t users;
+        int32_t users, listeners, voice, video; /* -1 unknown */
+        int64_t epoch;                          /* limits epoch, -1 unknown (recovered old rows) */
         uint32_t next; /* the agent's next pending row, in arrival order */
         double rate[_R_MAX];
         int64_t gauge[_G_MAX];
@@ -113,9 +114,11 @@ typedef struct CurveAcc {
         CurveHist *hist;
 } CurveAcc;
 
-/* What one commit adds to the curves rows of one participant count. */
+/* What one commit adds to the curves rows of one hour, limits epoch and participant count, and to
+ * the curve_mix rows of that participant mix (listeners -1: mix unknown, curves only). */
 typedef struct CurveDelta {
-        int64_t users;
+        int64_t hour_ms, epoch;
+        int32_t users, listeners, voice, video;
         CurveAcc m[_CURVE_METRIC_MAX];
 } CurveDelta;
 
@@ -140,6 +143,11 @@ typedef struct StreamPos {
 
 #define STORE_STREAMS_CACHED 4
 
+typedef struct EpochCopy {
+        int64_t epoch, start_ms, memory_limit; /* -1 unknown */
+        double effective_cpus;                 /* NAN unknown */
+} EpochCopy;
+
 typedef struct StoreAgent {
         char id[STORE_ID_MAX + 1];
         int64_t num; /* agents.num */
@@ -148,6 +156,15 @@ typedef struct StoreAgent {
         Prev prev;              /* newest sample, stored or pending */
         uint64_t newest_seq;
         double effective_cpus;  /* current limit, NAN unknown */
+        int64_t memory_limit;   /* current limit, -1 unknown */
+
+        /* The limits epoch new samples belong to (0: none yet), and its limits. */
+        int64_t epoch;
+        double epoch_cpus;
+        int64_t epoch_memory;
+        /* Epochs begun since the last commit: their rows go in with it. */
+        EpochCopy *new_epochs;
+        size_t n_new_epochs, alloc_new_epochs;
 
         /* Sequence positions of the streams seen lately; streams[cur] is the one samples belong to. */
         StreamPos streams[STORE_STREAMS_CACHED];
@@ -176,6 +193,7 @@ typedef struct PollCache {
         int64_t time_ms;
         int64_t participants; /* -1 unknown (failed poll) */
         bool up;              /* the server's state after this poll */
+        int64_t listeners, voice, video; /* -1 unknown */
 } PollCache;
 
 typedef struct BbbState {
@@ -202,6 +220,9 @@ typedef enum StmtId {
         STMT_AGENT_TAIL,
         STMT_TREND_UPSERT,
         STMT_CURVE_UPSERT,
+        STMT_MIX_UPSERT,
+        STMT_EPOCH_GET,
+        STMT_EPOCH_INSERT,
         STMT_NETDEV_UPSERT,
         STMT_NETDEV_PRUNE,
         STMT_BBB_GET,
@@ -229,7 +250,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
                 " io_read_bps, io_write_bps, net_rx_bps, net_tx_bps, steal_ratio, memory_bytes, working_set_bytes,"
                 " cache_bytes, anon_bytes, swap_bytes, cpu_usage_usec, cpu_throttled_usec, io_read_bytes,"
                 " io_write_bytes, net_rx_bytes, net_tx_bytes, oom_kills, cpu_nr_periods, cpu_nr_throttled,"
-                " cpu_steal_usec) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " cpu_steal_usec, listeners, voice, video, epoch)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         [STMT_STREAM_GET] = "SELECT last_seq FROM streams WHERE agent = ? AND stream = ?",
         [STMT_STREAM_SET] = "INSERT INTO streams (agent, stream, last_seq) VALUES (?, ?, ?)"
                             " ON CONFLICT (agent, stream) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
@@ -243,7 +265,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
                 " net_tx_bytes, oom_kills, cpu_nr_periods, cpu_nr_throttled, cpu_steal_usec, seq FROM samples"
                 " WHERE agent = ? ORDER BY time_ms DESC LIMIT 1",
         [STMT_NETDEV_COUNT] = "SELECT count(*) FROM netdev WHERE agent = ? AND time_ms = ?",
-        [STMT_AGENT_GET] = "SELECT num, effective_cpus, agg_time_ms FROM agents WHERE id = ?",
+        [STMT_AGENT_GET] = "SELECT num, effective_cpus, agg_time_ms, memory_limit_bytes FROM agents WHERE id = ?",
         [STMT_AGENT_CREATE] = "INSERT INTO agents (id, first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?2)"
                               " ON CONFLICT (id) DO NOTHING",
         [STMT_AGENT_HELLO] =
@@ -275,14 +297,26 @@ static const char *const stmt_sql[_STMT_MAX] = {
         /* Committed samples that the aggregates do not hold yet (after a crash). */
         [STMT_AGENT_TAIL] = "SELECT a.id, s.time_ms, s.users, s.cpu_cores, s.cpu_ratio, s.throttled_ratio,"
                             " s.io_read_bps, s.io_write_bps, s.net_rx_bps, s.net_tx_bps, s.steal_ratio, s.memory_bytes,"
-                            " s.working_set_bytes FROM agents a JOIN samples s ON s.agent = a.num"
+                            " s.working_set_bytes, s.listeners, s.voice, s.video, s.epoch"
+                            " FROM agents a JOIN samples s ON s.agent = a.num"
                             " AND s.time_ms > a.agg_time_ms ORDER BY a.num, s.time_ms",
         [STMT_TREND_UPSERT] = NULL, /* built by trend_upsert_sql() */
         [STMT_CURVE_UPSERT] =
-                "INSERT INTO curves (agent, metric, users, n, sum, sumsq, max, hist) VALUES (?,?,?,?,?,?,?,?)"
-                " ON CONFLICT (agent, metric, users) DO UPDATE SET n = curves.n + excluded.n,"
+                "INSERT INTO curves (agent, metric, hour_ms, epoch, users, n, sum, sumsq, max, hist)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (agent, metric, hour_ms, epoch, users) DO UPDATE SET n = curves.n + excluded.n,"
                 " sum = curves.sum + excluded.sum, sumsq = curves.sumsq + excluded.sumsq,"
                 " max = max(curves.max, excluded.max), hist = seatmeter_hist_merge(curves.hist, excluded.hist)",
+        [STMT_MIX_UPSERT] =
+                "INSERT INTO curve_mix (agent, metric, hour_ms, epoch, users, listeners, voice, video, n, sum, sumsq)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (agent, metric, hour_ms, epoch, users, listeners, voice, video) DO UPDATE SET"
+                " n = curve_mix.n + excluded.n, sum = curve_mix.sum + excluded.sum,"
+                " sumsq = curve_mix.sumsq + excluded.sumsq",
+        [STMT_EPOCH_GET] = "SELECT epoch, effective_cpus, memory_limit_bytes FROM epochs WHERE agent = ?"
+                           " ORDER BY epoch DESC LIMIT 1",
+        [STMT_EPOCH_INSERT] = "INSERT OR IGNORE INTO epochs (agent, epoch, start_ms, effective_cpus,"
+                              " memory_limit_bytes) VALUES (?,?,?,?,?)",
         [STMT_NETDEV_UPSERT] =
                 "INSERT INTO netdev (agent, name, time_ms, rx_bytes, tx_bytes, rx_packets, tx_packets, rx_errors,"
                 " tx_errors, rx_dropped, tx_dropped) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
@@ -299,11 +333,13 @@ static const char *const stmt_sql[_STMT_MAX] = {
                            " moderators = ?, breakouts = ? WHERE num = ?",
         [STMT_BBB_POLL] = "INSERT OR REPLACE INTO bbb_polls (server, time_ms, ok, meetings, participants,"
                           " listeners, voice, video, moderators, breakouts, up) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        [STMT_BBB_RECENT] = "SELECT time_ms, ok, participants, up FROM bbb_polls WHERE server = ?"
+        [STMT_BBB_RECENT] = "SELECT time_ms, ok, participants, up, listeners, voice, video FROM bbb_polls"
+                            " WHERE server = ?"
                             " ORDER BY time_ms DESC LIMIT ?",
         [STMT_BBB_AT] = "SELECT time_ms, ok, participants, up FROM bbb_polls WHERE server = ? AND time_ms <= ?"
                         " ORDER BY time_ms DESC LIMIT 1",
-        [STMT_BBB_AT_OK] = "SELECT time_ms, participants FROM bbb_polls WHERE server = ? AND time_ms <= ?"
+        [STMT_BBB_AT_OK] = "SELECT time_ms, participants, listeners, voice, video FROM bbb_polls"
+                           " WHERE server = ? AND time_ms <= ?"
                            " AND time_ms >= ? AND ok ORDER BY time_ms DESC LIMIT 1",
         [STMT_BBB_NUMS] = "SELECT num FROM bbb_servers ORDER BY num",
         [STMT_RETAIN_SAMPLES] = "DELETE FROM samples WHERE agent = ?1 AND time_ms IN (SELECT time_ms FROM samples"
@@ -707,6 +743,7 @@ static void agent_clear_rows(StoreAgent *a)
         a->first = a->last = NONE;
         a->n_pending = 0;
         a->limits_dirty = false;
+        a->n_new_epochs = 0;
 }
 
 /* After an aggregate flush: the deltas are written. */
@@ -731,6 +768,7 @@ static void agent_free(StoreAgent *a)
                 return;
         agent_clear_aggs(a);
         free(a->curves);
+        free(a->new_epochs);
         free(a->trends);
         free(a->net);
         free(a);
@@ -868,6 +906,52 @@ static int agent_load_prev(Store *s, StoreAgent *a)
         return rc == SQLITE_ROW ? 0 : store_errno(rc);
 }
 
+/* The newest limits epoch of a, so that a restart continues it while the limits stay the same. */
+static int agent_load_epoch(Store *s, StoreAgent *a)
+{
+        sqlite3_stmt *st = s->stmt[STMT_EPOCH_GET];
+        int rc;
+
+        a->epoch = 0;
+        a->epoch_cpus = NAN;
+        a->epoch_memory = -1;
+        sqlite3_bind_int64(st, 1, a->num);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                a->epoch = sqlite3_column_int64(st, 0);
+                a->epoch_cpus = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
+                a->epoch_memory = column_i64_or_none(st, 2);
+        }
+        sqlite3_reset(st);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
+/* Effective CPUs that differ by less than this are the same limit (a quota read back as a fraction). */
+#define EPOCH_CPUS_EPSILON 1e-6
+
+/* Sets *ret to the epoch of a sample at time_ms under a's current limits: a new one when they differ
+ * from the current epoch's (or there is none yet). Returns 0 or -ENOMEM. */
+static int agent_epoch_for(StoreAgent *a, int64_t time_ms, int64_t *ret)
+{
+        bool same_cpus = (isnan(a->effective_cpus) && isnan(a->epoch_cpus)) ||
+                         fabs(a->effective_cpus - a->epoch_cpus) <= EPOCH_CPUS_EPSILON;
+        int r;
+
+        if (a->epoch <= 0 || !same_cpus || a->memory_limit != a->epoch_memory) {
+                r = GREEDY_REALLOC(a->new_epochs, a->alloc_new_epochs, a->n_new_epochs + 1);
+                if (r < 0)
+                        return r;
+                a->epoch++;
+                a->epoch_cpus = a->effective_cpus;
+                a->epoch_memory = a->memory_limit;
+                a->new_epochs[a->n_new_epochs++] = (EpochCopy){ .epoch = a->epoch, .start_ms = time_ms,
+                                                                .memory_limit = a->memory_limit,
+                                                                .effective_cpus = a->effective_cpus };
+        }
+        *ret = a->epoch;
+        return 0;
+}
+
 /* The in-memory state of agent id, from the database (creating its row) the first time. */
 static int agent_get(Store *s, const char *id, StoreAgent **ret)
 {
@@ -895,6 +979,7 @@ static int agent_get(Store *s, const char *id, StoreAgent **ret)
         a->hash = hash;
         a->first = a->last = NONE;
         a->effective_cpus = NAN;
+        a->memory_limit = -1;
         a->num = -1;
 
         for (int attempt = 0; attempt < 2 && a->num < 0; attempt++) {
@@ -906,6 +991,7 @@ static int agent_get(Store *s, const char *id, StoreAgent **ret)
                         if (sqlite3_column_type(st, 1) != SQLITE_NULL)
                                 a->effective_cpus = sqlite3_column_double(st, 1);
                         a->agg_time_ms = sqlite3_column_int64(st, 2);
+                        a->memory_limit = column_i64_or_none(st, 3);
                 }
                 sqlite3_reset(st);
                 if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -923,6 +1009,9 @@ static int agent_get(Store *s, const char *id, StoreAgent **ret)
                 return -EIO;
 
         r = agent_load_prev(s, a);
+        if (r < 0)
+                return r;
+        r = agent_load_epoch(s, a);
         if (r < 0)
                 return r;
 
@@ -1138,6 +1227,7 @@ int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_ti
                 return store_errno(rc);
         /* The Hello's limits are the newest: they win over any older ones a pending sample carried. */
         a->effective_cpus = l.effective_cpus;
+        a->memory_limit = l.memory_limit_bytes;
         a->limits_dirty = false;
 
         if (ret_last_time_ms)
@@ -1300,24 +1390,34 @@ static int curve_acc_add(CurveAcc *c, double v)
 
 static int agent_add_curves(StoreAgent *a, const Row *row)
 {
+        int64_t hour = row->time_ms - row->time_ms % MS_PER_HOUR, epoch = MAX(row->epoch, (int64_t)0);
+        int32_t listeners = row->listeners, voice = row->voice, video = row->video;
         CurveDelta *c = NULL;
         double v[_CURVE_METRIC_MAX];
         int r;
 
         if (row->users < 0)
                 return 0;
+        if (listeners < 0 || voice < 0 || video < 0)
+                listeners = voice = video = -1;
 
-        for (size_t i = a->n_curves; i > 0; i--)
-                if (a->curves[i - 1].users == row->users) {
-                        c = &a->curves[i - 1];
+        /* Newest first: nearly every sample lands where the previous one did. */
+        for (size_t i = a->n_curves; i > 0; i--) {
+                CurveDelta *d = &a->curves[i - 1];
+
+                if (d->users == row->users && d->hour_ms == hour && d->epoch == epoch &&
+                    d->listeners == listeners && d->voice == voice && d->video == video) {
+                        c = d;
                         break;
                 }
+        }
         if (!c) {
                 r = GREEDY_REALLOC(a->curves, a->alloc_curves, a->n_curves + 1);
                 if (r < 0)
                         return r;
                 c = &a->curves[a->n_curves++];
-                *c = (CurveDelta){ .users = row->users };
+                *c = (CurveDelta){ .hour_ms = hour, .epoch = epoch, .users = row->users,
+                                   .listeners = listeners, .voice = voice, .video = video };
         }
 
         v[CURVE_CPU_RATIO] = row->rate[R_CPU_RATIO];
@@ -1426,6 +1526,19 @@ static int lookup_older(Store *s, StoreAgent *a, int64_t time_ms, Prev *ret_prev
 
 int store_add_sample(Store *s, const char *id, const Seatmeter__Sample *sample, int users)
 {
+        return store_add_sample_counts(s, id, sample,
+                                       &(const StoreCounts){ .users = users, .listeners = -1, .voice = -1, .video = -1 });
+}
+
+/* A count as a Row holds it: -1 unless in [0, STORE_USERS_MAX]. */
+static int32_t row_count(int64_t v)
+{
+        return v >= 0 && v <= STORE_USERS_MAX ? (int32_t)v : -1;
+}
+
+int store_add_sample_counts(Store *s, const char *id, const Seatmeter__Sample *sample, const StoreCounts *counts)
+{
+        int64_t users;
         StoreAgent *a;
         StreamPos *stream;
         Prev older;
@@ -1436,7 +1549,9 @@ int store_add_sample(Store *s, const char *id, const Seatmeter__Sample *sample, 
         int r;
 
         assert(s);
+        assert(counts);
 
+        users = counts->users;
         if (!store_id_is_valid(id) || users < -1 || users > STORE_USERS_MAX)
                 return -EINVAL;
         r = store_sample_check(sample, now_ms(), NULL);
@@ -1502,13 +1617,17 @@ int store_add_sample(Store *s, const char *id, const Seatmeter__Sample *sample, 
                 limits_copy(sample->limits, &a->limits);
                 a->limits_dirty = true;
                 a->effective_cpus = a->limits.effective_cpus;
+                a->memory_limit = a->limits.memory_limit_bytes;
         }
 
         row = &s->rows[s->n_rows];
         *row = (Row){
                 .time_ms = time_ms,
                 .seq = u64_or_none(sample->has_seq, sample->seq),
-                .users = users,
+                .users = (int32_t)users,
+                .listeners = users < 0 ? -1 : row_count(counts->listeners),
+                .voice = users < 0 ? -1 : row_count(counts->voice),
+                .video = users < 0 ? -1 : row_count(counts->video),
                 .next = NONE,
                 .gauge = {
                         [G_MEMORY] = u64_or_none(sample->has_memory_usage_bytes, sample->memory_usage_bytes),
@@ -1534,6 +1653,9 @@ int store_add_sample(Store *s, const char *id, const Seatmeter__Sample *sample, 
         };
         if (row->seq < 0)
                 row->seq = 0;
+        r = agent_epoch_for(a, row->time_ms, &row->epoch);
+        if (r < 0)
+                return r;
         derive_rates(row, prev, in_order ? (int)sample->n_net : -1, a->effective_cpus);
 
         r = agent_add_trend(a, row);
@@ -1597,6 +1719,10 @@ static int store_recover_aggregates(Store *s)
                                                                                    : sqlite3_column_double(st, 3 + i);
                 row.gauge[G_MEMORY] = column_i64_or_none(st, 3 + _R_MAX);
                 row.gauge[G_WORKING_SET] = column_i64_or_none(st, 4 + _R_MAX);
+                row.listeners = row_count(column_i64_or_none(st, 5 + _R_MAX));
+                row.voice = row_count(column_i64_or_none(st, 6 + _R_MAX));
+                row.video = row_count(column_i64_or_none(st, 7 + _R_MAX));
+                row.epoch = column_i64_or_none(st, 8 + _R_MAX);
                 r = agent_add_trend(a, &row);
                 if (r >= 0)
                         r = agent_add_curves(a, &row);
@@ -1646,6 +1772,10 @@ static int write_rows(Store *s, const StoreAgent *a)
                         bind_i64_or_null(st, k++, row->gauge[j]);
                 for (int j = 0; j < _C_MAX; j++)
                         bind_i64_or_null(st, k++, row->counter[j]);
+                bind_i64_or_null(st, k++, row->listeners);
+                bind_i64_or_null(st, k++, row->voice);
+                bind_i64_or_null(st, k++, row->video);
+                bind_i64_or_null(st, k++, row->epoch);
                 r = stmt_exec(st);
                 if (r < 0)
                         return r;
@@ -1686,12 +1816,13 @@ static int write_trends(Store *s, const StoreAgent *a)
 
 static int write_curves(Store *s, const StoreAgent *a)
 {
-        sqlite3_stmt *st = s->stmt[STMT_CURVE_UPSERT];
+        sqlite3_stmt *st = s->stmt[STMT_CURVE_UPSERT], *mix = s->stmt[STMT_MIX_UPSERT];
         int r;
 
         for (size_t i = 0; i < a->n_curves; i++)
                 for (unsigned m = 0; m < _CURVE_METRIC_MAX; m++) {
-                        const CurveAcc *c = &a->curves[i].m[m];
+                        const CurveDelta *d = &a->curves[i];
+                        const CurveAcc *c = &d->m[m];
                         _cleanup_free_ uint8_t *blob = NULL;
                         size_t size;
 
@@ -1702,14 +1833,32 @@ static int write_curves(Store *s, const StoreAgent *a)
                                 return r;
                         sqlite3_bind_int64(st, 1, a->num);
                         sqlite3_bind_int(st, 2, (int)m);
-                        sqlite3_bind_int64(st, 3, a->curves[i].users);
-                        sqlite3_bind_int64(st, 4, (int64_t)c->n);
-                        sqlite3_bind_double(st, 5, c->sum);
-                        sqlite3_bind_double(st, 6, c->sumsq);
-                        sqlite3_bind_double(st, 7, c->max);
-                        sqlite3_bind_blob(st, 8, blob, (int)size, SQLITE_STATIC);
+                        sqlite3_bind_int64(st, 3, d->hour_ms);
+                        sqlite3_bind_int64(st, 4, d->epoch);
+                        sqlite3_bind_int64(st, 5, d->users);
+                        sqlite3_bind_int64(st, 6, (int64_t)c->n);
+                        sqlite3_bind_double(st, 7, c->sum);
+                        sqlite3_bind_double(st, 8, c->sumsq);
+                        sqlite3_bind_double(st, 9, c->max);
+                        sqlite3_bind_blob(st, 10, blob, (int)size, SQLITE_STATIC);
                         r = stmt_exec(st);
-                        sqlite3_bind_null(st, 8);
+                        sqlite3_bind_null(st, 10);
+                        if (r < 0)
+                                return r;
+                        if (d->listeners < 0)
+                                continue;
+                        sqlite3_bind_int64(mix, 1, a->num);
+                        sqlite3_bind_int(mix, 2, (int)m);
+                        sqlite3_bind_int64(mix, 3, d->hour_ms);
+                        sqlite3_bind_int64(mix, 4, d->epoch);
+                        sqlite3_bind_int64(mix, 5, d->users);
+                        sqlite3_bind_int64(mix, 6, d->listeners);
+                        sqlite3_bind_int64(mix, 7, d->voice);
+                        sqlite3_bind_int64(mix, 8, d->video);
+                        sqlite3_bind_int64(mix, 9, (int64_t)c->n);
+                        sqlite3_bind_double(mix, 10, c->sum);
+                        sqlite3_bind_double(mix, 11, c->sumsq);
+                        r = stmt_exec(mix);
                         if (r < 0)
                                 return r;
                 }
@@ -1758,7 +1907,21 @@ static int write_agent(Store *s, const StoreAgent *a, int64_t now)
 static int write_limits(Store *s, const StoreAgent *a)
 {
         sqlite3_stmt *st;
+        int r;
 
+        for (size_t i = 0; i < a->n_new_epochs; i++) {
+                const EpochCopy *e = &a->new_epochs[i];
+
+                st = s->stmt[STMT_EPOCH_INSERT];
+                sqlite3_bind_int64(st, 1, a->num);
+                sqlite3_bind_int64(st, 2, e->epoch);
+                sqlite3_bind_int64(st, 3, e->start_ms);
+                bind_double_or_null(st, 4, e->effective_cpus);
+                bind_i64_or_null(st, 5, e->memory_limit);
+                r = stmt_exec(st);
+                if (r < 0)
+                        return r;
+        }
         if (a->limits_dirty) {
                 const LimitsCopy *l = &a->limits;
 
@@ -1849,7 +2012,7 @@ int store_commit(Store *s)
                 return 0;
         flush = agg_due(s);
         for (size_t i = 0; i < s->n_dirty && !limits; i++)
-                limits = s->dirty[i]->limits_dirty;
+                limits = s->dirty[i]->limits_dirty || s->dirty[i]->n_new_epochs > 0;
         if (!flush && s->n_rows == 0 && !limits)
                 return 0;
 
@@ -1928,8 +2091,10 @@ void store_set_aggregate_interval(Store *s, unsigned interval_ms)
 
 /* ---- BBB ------------------------------------------------------------------------------------------- */
 
-static void ring_push(BbbState *b, int64_t time_ms, int64_t participants, bool up)
+static void ring_push(BbbState *b, const PollCache *pc)
 {
+        int64_t time_ms = pc->time_ms;
+
         if (b->count > 0 && time_ms <= b->ring[(b->head + b->count - 1) % STORE_BBB_CACHE].time_ms) {
                 /* Out of order or a repeat: the ring would no longer hold every poll after its oldest.
                  * Start over; older times are asked from the database. */
@@ -1940,7 +2105,7 @@ static void ring_push(BbbState *b, int64_t time_ms, int64_t participants, bool u
                 b->head = (b->head + 1) % STORE_BBB_CACHE;
                 b->count--;
         }
-        b->ring[(b->head + b->count) % STORE_BBB_CACHE] = (PollCache){ time_ms, participants, up };
+        b->ring[(b->head + b->count) % STORE_BBB_CACHE] = *pc;
         b->count++;
 }
 
@@ -1997,6 +2162,9 @@ static int bbb_get(Store *s, const char *name, bool create, BbbState **ret)
                         .time_ms = sqlite3_column_int64(st, 0),
                         .participants = sqlite3_column_int(st, 1) ? column_i64_or_none(st, 2) : -1,
                         .up = sqlite3_column_int(st, 3),
+                        .listeners = sqlite3_column_int(st, 1) ? column_i64_or_none(st, 4) : -1,
+                        .voice = sqlite3_column_int(st, 1) ? column_i64_or_none(st, 5) : -1,
+                        .video = sqlite3_column_int(st, 1) ? column_i64_or_none(st, 6) : -1,
                 };
                 b->count++;
         }
@@ -2088,7 +2256,14 @@ int store_add_bbb_poll(Store *s, const StoreBbbPoll *p)
                 return r;
         }
 
-        ring_push(b, p->time_ms, p->ok ? p->participants : -1, p->up);
+        ring_push(b, &(const PollCache){
+                             .time_ms = p->time_ms,
+                             .participants = p->ok ? p->participants : -1,
+                             .up = p->up,
+                             .listeners = p->ok ? p->listeners : -1,
+                             .voice = p->ok ? p->voice : -1,
+                             .video = p->ok ? p->video : -1,
+                     });
         return 0;
 }
 
@@ -2098,9 +2273,20 @@ int store_add_bbb_poll(Store *s, const StoreBbbPoll *p)
  * for live and backfilled samples alike. */
 int store_bbb_users_at(Store *s, const char *server, int64_t time_ms, int64_t max_age_ms, int64_t *ret)
 {
+        StoreCounts c;
+        int r;
+
+        r = store_bbb_counts_at(s, server, time_ms, max_age_ms, &c);
+        if (r > 0 && ret)
+                *ret = c.users;
+        return r;
+}
+
+int store_bbb_counts_at(Store *s, const char *server, int64_t time_ms, int64_t max_age_ms, StoreCounts *ret)
+{
         BbbState *b;
         sqlite3_stmt *st;
-        int64_t t = 0, participants = -1;
+        int64_t t = 0, participants = -1, listeners = -1, voice = -1, video = -1;
         bool up = false;
         int r, rc;
 
@@ -2127,7 +2313,8 @@ int store_bbb_users_at(Store *s, const char *server, int64_t time_ms, int64_t ma
                                 return 0;
                         if (pc->participants >= 0) {
                                 if (ret)
-                                        *ret = pc->participants;
+                                        *ret = (StoreCounts){ .users = pc->participants, .listeners = pc->listeners,
+                                                              .voice = pc->voice, .video = pc->video };
                                 return 1;
                         }
                 }
@@ -2156,6 +2343,9 @@ int store_bbb_users_at(Store *s, const char *server, int64_t time_ms, int64_t ma
         if (rc == SQLITE_ROW) {
                 t = sqlite3_column_int64(st, 0);
                 participants = column_i64_or_none(st, 1);
+                listeners = column_i64_or_none(st, 2);
+                voice = column_i64_or_none(st, 3);
+                video = column_i64_or_none(st, 4);
         }
         sqlite3_reset(st);
         if (rc == SQLITE_DONE)
@@ -2165,7 +2355,7 @@ int store_bbb_users_at(Store *s, const char *server, int64_t time_ms, int64_t ma
         if (participants < 0 || time_ms - t > max_age_ms)
                 return 0;
         if (ret)
-                *ret = participants;
+                *ret = (StoreCounts){ .users = participants, .listeners = listeners, .voice = voice, .video = video };
         return 1;
 }
 

@@ -85,6 +85,11 @@ int store_reset_connected(Store *s);
 int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_time_ms, uint64_t *ret_last_seq);
 int store_agent_disconnected(Store *s, const char *id, int64_t now_ms);
 
+/* Participant counts of a BBB server at one moment. -1: unknown. */
+typedef struct StoreCounts {
+        int64_t users, listeners, voice, video;
+} StoreCounts;
+
 /* Adds one sample of agent id to the batch of the next commit, in the stream of the agent's last Hello
  * (stream 0 without one). users is the participant count of the agent's BBB server at that moment, or
  * -1 when unknown. Rates are derived from the previous sample of the same agent by time (counter resets
@@ -99,6 +104,11 @@ int store_agent_disconnected(Store *s, const char *id, int64_t now_ms);
  * memory, so a full disk shows at the commit, not here. An id never seen by store_agent_hello() gets an
  * agents row of its own (virt 'unknown'). */
 int store_add_sample(Store *s, const char *id, const Seatmeter__Sample *sample, int users);
+/* The same with the participant mix of that moment: users as above; listeners, voice and video (each
+ * -1 when unknown, and ignored when users is) feed the per-stream-type model. Each sample also gets the
+ * agent's limits epoch: a change of its effective CPUs or memory limit (from a Hello or a sample's
+ * limits) starts a new one, written to the epochs table with the sample's commit. */
+int store_add_sample_counts(Store *s, const char *id, const Seatmeter__Sample *sample, const StoreCounts *counts);
 
 /* Commits the batch. After it returns 0, every sample added before is on disk (safe from a crash of the
  * daemon; with synchronous=NORMAL the newest commits may roll back if the machine loses power).
@@ -128,6 +138,8 @@ int store_add_bbb_poll(Store *s, const StoreBbbPoll *p);
 /* Participant count of server at time_ms: from the newest poll at or before time_ms that is not older
  * than max_age_ms. Returns 1 and *ret when known, 0 when unknown (no fresh poll, or it failed). */
 int store_bbb_users_at(Store *s, const char *server, int64_t time_ms, int64_t max_age_ms, int64_t *ret);
+/* The same rule, answering the whole mix of that poll (listeners, voice, video -1 when it lacked them). */
+int store_bbb_counts_at(Store *s, const char *server, int64_t time_ms, int64_t max_age_ms, StoreCounts *ret);
 
 /* Deletes at most max_rows expired raw samples, trends and polls. Returns the number deleted, so the
  * caller can schedule the next step soon (>0) or late (0). Never holds the write lock for long. */

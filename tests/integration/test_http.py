@@ -214,7 +214,10 @@ class Api(unittest.TestCase):
         lines = body.decode().splitlines()
         self.assertEqual(lines[0].split(","), ["agent", "virt", "metric", "users", "samples", "mean", "p95", "max",
                                                "fit_intercept", "fit_slope", "fit_r2", "capacity_threshold",
-                                               "capacity_users"])
+                                               "capacity_users", "stddev", "epoch", "effective_cpus",
+                                               "memory_limit_bytes", "fit_slope_ci95_lo", "fit_slope_ci95_hi",
+                                               "capacity_ci95_lo", "capacity_ci95_hi", "capacity_extrapolated",
+                                               "fit_quality", "unit"])
         self.assertEqual(len(lines), 1 + 2 * fill_db.USERS_LEVELS)
         first = lines[1].split(",")
         self.assertEqual(first[:4], ["agent-000", "lxc", "working_set_bytes", "0"])

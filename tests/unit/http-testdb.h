@@ -51,7 +51,7 @@ static inline void testdb_curve_row(sqlite3 *db, int64_t users, const double *va
         }
         assert_int_equal(curve_hist_serialize(h, &blob, &size), 0);
         assert_int_equal(
-                sqlite3_prepare_v2(db, "INSERT INTO curves VALUES (1, 0, ?, ?, ?, ?, ?, ?)", -1, &s, NULL),
+                sqlite3_prepare_v2(db, "INSERT INTO curves (agent, metric, users, n, sum, sumsq, max, hist) VALUES (1, 0, ?, ?, ?, ?, ?, ?)", -1, &s, NULL),
                 SQLITE_OK);
         sqlite3_bind_int64(s, 1, users);
         sqlite3_bind_int64(s, 2, (sqlite3_int64)n);

@@ -57,10 +57,11 @@ int store_add_bbb_poll(Store *s, const StoreBbbPoll *p)
         return 0;
 }
 
-int store_bbb_users_at(Store *s, const char *server, int64_t time_ms, int64_t max_age_ms, int64_t *ret)
+int store_bbb_counts_at(Store *s, const char *server, int64_t time_ms, int64_t max_age_ms, StoreCounts *ret)
 {
-        /* The fake history: 3 users at any moment before the poller started. */
-        *ret = 3;
+        /* The fake history: 3 users (2 listening, 1 with a microphone) at any moment before the poller
+         * started. */
+        *ret = (StoreCounts){ .users = 3, .listeners = 2, .voice = 1, .video = 0 };
         return 1;
 }
 

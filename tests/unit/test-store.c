@@ -795,6 +795,83 @@ static void check_users(Store *s, int64_t t0)
 }
 
 
+/* Capacity planning rows: the curves are kept per hour and limits epoch; a change of the effective CPUs
+ * or of the memory limit (from a sample's limits or a Hello) starts a new epoch, the same limits again
+ * after a restart do not; each sample's mix goes to curve_mix. */
+static void test_epochs_hours_mix(void **state)
+{
+        _cleanup_(store_freep) Store *s = NULL;
+        int64_t t0 = base_time();
+        uint64_t usage = 0;
+        Seatmeter__Limits l;
+        int n = 0;
+        TS t;
+
+        assert_int_equal(store_open(dbpath, &s), 0);
+        hello(s, "a1", 2, NULL, NULL);
+        /* Two hours at 2 CPUs, then the limit goes to 4 CPUs (in a sample), then the memory limit moves. */
+        for (int i = 0; i < 3 * 60; i++) {
+                int u = i % 3 + 1;
+                StoreCounts c = { .users = u, .listeners = u - 1, .voice = 1, .video = i % 2 };
+
+                usage += 100000;
+                n++;
+                ts_init(&t, t0 + (int64_t)i * 60000, (uint64_t)n);
+                ts_cpu(&t, usage, 0, 0);
+                if (i == 120) {
+                        limits_init(&l, 4, 4ULL << 30);
+                        t.s.limits = &l;
+                } else if (i == 150) {
+                        limits_init(&l, 4, 8ULL << 30);
+                        t.s.limits = &l;
+                }
+                assert_int_equal(store_add_sample_counts(s, "a1", &t.s, &c), 1);
+        }
+        assert_int_equal(store_flush(s), 0);
+        s = store_free(s);
+
+        assert_double_equal(q("SELECT count(*) FROM epochs"), 3, 0);
+        assert_double_equal(q("SELECT effective_cpus FROM epochs WHERE epoch = 1"), 2, 0);
+        assert_double_equal(q("SELECT effective_cpus FROM epochs WHERE epoch = 2"), 4, 0);
+        assert_double_equal(q("SELECT memory_limit_bytes FROM epochs WHERE epoch = 3"), 8ULL << 30, 0);
+        assert_double_equal(qf("SELECT start_ms FROM epochs WHERE epoch = 2"), (double)(t0 + 120 * 60000), 0);
+        assert_double_equal(q("SELECT count(DISTINCT hour_ms) FROM curves"), 3, 0);
+        /* cpu_cores (metric 1): 179 rates, by epoch 119 + 30 + 30 */
+        assert_double_equal(q("SELECT sum(n) FROM curves WHERE metric = 1 AND epoch = 1"), 119, 0);
+        assert_double_equal(q("SELECT sum(n) FROM curves WHERE metric = 1 AND epoch = 2"), 30, 0);
+        assert_double_equal(q("SELECT sum(n) FROM curves WHERE metric = 1 AND epoch = 3"), 30, 0);
+        /* cpu_ratio: 0.1 / 2 CPUs, then 0.1 / 4 */
+        assert_double_equal(q("SELECT max(max) FROM curves WHERE metric = 0 AND epoch = 1"), 0.05 / 60, 1e-12);
+        assert_double_equal(q("SELECT max(max) FROM curves WHERE metric = 0 AND epoch = 2"), 0.025 / 60, 1e-12);
+        assert_double_equal(q("SELECT sum(n) FROM curve_mix WHERE metric = 1"), 179, 0);
+        assert_double_equal(q("SELECT count(*) FROM curve_mix WHERE metric = 1 AND users != listeners + 1"), 0, 0);
+        assert_double_equal(q("SELECT count(*) FROM samples WHERE epoch IS NULL OR listeners IS NULL"), 0, 0);
+
+        /* Reopened with the same limits: the epoch continues; other limits: a fourth one. */
+        assert_int_equal(store_open(dbpath, &s), 0);
+        n++;
+        usage += 100000;
+        ts_init(&t, t0 + 180 * 60000, (uint64_t)n);
+        ts_cpu(&t, usage, 0, 0);
+        limits_init(&l, 4, 8ULL << 30);
+        t.s.limits = &l;
+        assert_int_equal(store_add_sample(s, "a1", &t.s, 2), 1);
+        assert_int_equal(store_flush(s), 0);
+        assert_double_equal(q("SELECT count(*) FROM epochs"), 3, 0);
+        hello(s, "a1", 1, NULL, NULL);
+        n++;
+        usage += 100000;
+        ts_init(&t, t0 + 181 * 60000, (uint64_t)n);
+        ts_cpu(&t, usage, 0, 0);
+        assert_int_equal(store_add_sample(s, "a1", &t.s, 2), 1);
+        assert_int_equal(store_flush(s), 0);
+        assert_double_equal(q("SELECT count(*) FROM epochs"), 4, 0);
+        assert_double_equal(q("SELECT epoch FROM samples ORDER BY time_ms DESC LIMIT 1"), 4, 0);
+        /* A sample without a mix: curves, not curve_mix. */
+        assert_double_equal(q("SELECT count(*) FROM curve_mix WHERE epoch >= 3 AND hour_ms > 0 AND metric = 1 "
+                              "AND n > 30"), 0, 0);
+}
+
 static void test_bbb(void **state)
 {
         _cleanup_(store_freep) Store *s = NULL;
@@ -1411,6 +1488,7 @@ int main(void)
                 cmocka_unit_test_setup(test_out_of_order, setup),
                 cmocka_unit_test_setup(test_trends_hour_boundary, setup),
                 cmocka_unit_test_setup(test_curves, setup),
+                cmocka_unit_test_setup(test_epochs_hours_mix, setup),
                 cmocka_unit_test_setup(test_bbb, setup),
                 cmocka_unit_test_setup(test_hello_and_limits, setup),
                 cmocka_unit_test_setup(test_retention, setup),
