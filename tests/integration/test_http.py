@@ -116,7 +116,7 @@ class Api(unittest.TestCase):
         rows = json.loads(body)
         self.assertEqual(len(rows), 5)
         self.assertEqual(int(h["x-seatmeter-next-from"]), rows[-1]["time_ms"] + 1)
-        self.assertEqual(len(rows[0]), 1 + 10)  # every series metric by default
+        self.assertEqual(len(rows[0]), 1 + 11)  # every series metric by default (steal_ratio included)
 
     def test_series_aggregated(self):
         start = self.info["start_ms"]
