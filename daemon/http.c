@@ -17,6 +17,7 @@
 #include <openssl/sha.h>
 
 #include "api.h"
+#include "http-guard.h"
 #include "http.h"
 #include "log.h"
 #include "query.h"
@@ -30,6 +31,7 @@
 #define HTTP_LISTEN_BACKLOG 1024
 #define HTTP_ETAG_MAX 24
 #define HTTP_THREAD_NICE 10 /* HTTP workers yield the CPU to the ingest loop */
+#define HTTP_HEADER_DEADLINE_MS 10000 /* a request line and headers must arrive within this, in total */
 
 typedef struct HttpAsset {
         const char *name;
@@ -61,6 +63,7 @@ struct Http {
         SeriesCache *series_cache;
         Live *live; /* not owned */
         const Config *config; /* not owned: the daemon keeps every config it loaded alive */
+        HttpGuard *guard;
 
         HttpAsset *assets;
         size_t n_assets;
@@ -328,6 +331,8 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
 
         static int request_seen;
 
+        if (!*con_cls)
+                http_guard_request_started(h->guard, c);
         if (!streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD))
                 /* Answered at once: libmicrohttpd then discards any body and closes the connection. */
                 return queue_error(c, 405, "method not allowed (GET and HEAD only)");
@@ -585,7 +590,12 @@ int http_new(const Config *c, const char *db_path, Live *live, int listen_fd, Ht
         max_conn = c->http_max_connections > 0 ? c->http_max_connections : 512;
         /* One address may hold at most half of the connections, so that a single slow or greedy client
          * cannot take them all. */
-        per_ip = MAX(max_conn / 2, 1u);
+        per_ip = MAX(max_conn / 4, 1u);
+        /* A request's headers must be complete within HTTP_HEADER_DEADLINE_MS, and at most three quarters
+         * of the connections may wait for theirs (http-guard.h). */
+        r = http_guard_new(MAX(max_conn * 3 / 4, 1u), HTTP_HEADER_DEADLINE_MS, &h->guard);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the HTTP guard: %m");
 
         h->mhd = MHD_start_daemon(
                 flags, 0, NULL, NULL, http_handler, h, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
@@ -593,6 +603,8 @@ int http_new(const Config *c, const char *db_path, Live *live, int listen_fd, Ht
                 MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
                 MHD_OPTION_CONNECTION_TIMEOUT, c->http_timeout_s > 0 ? c->http_timeout_s : 15u,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
+                MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify_connection, h->guard,
+                MHD_OPTION_NOTIFY_COMPLETED, http_guard_request_completed, h->guard,
                 MHD_OPTION_LISTEN_BACKLOG_SIZE, HTTP_LISTEN_BACKLOG, MHD_OPTION_ARRAY, tls_options,
                 MHD_OPTION_END);
         if (!h->mhd)
@@ -629,6 +641,7 @@ Http *http_free(Http *h)
                 }
                 MHD_stop_daemon(h->mhd); /* joins the worker threads */
         }
+        http_guard_free(h->guard); /* after the connections are gone */
         for (size_t i = 0; i < h->n_queries; i++)
                 query_free(h->queries[i]);
         free(h->queries);

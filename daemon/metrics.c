@@ -424,6 +424,12 @@ static void write_daemon_families(FILE *f)
         write_stat(f, "bbb_poll_errors_total", "counter", "Failed BigBlueButton API polls.",
                    STATS_GET(bbb_poll_errors));
         write_stat(f, "http_requests_total", "counter", "HTTP requests served.", STATS_GET(http_requests));
+        write_stat(f, "http_header_timeouts_total", "counter",
+                   "HTTP connections closed for not completing their request headers in time.",
+                   STATS_GET(http_header_timeouts));
+        write_stat(f, "http_connections_shed_total", "counter",
+                   "HTTP connections closed to make room: the one waiting longest for its headers.",
+                   STATS_GET(http_connections_shed));
 }
 
 int metrics_render(Query *q, char **ret, size_t *ret_size)

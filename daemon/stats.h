@@ -24,6 +24,8 @@ typedef struct DaemonStats {
         atomic_uint_fast64_t bbb_polls;
         atomic_uint_fast64_t bbb_poll_errors;
         atomic_uint_fast64_t http_requests;
+        atomic_uint_fast64_t http_header_timeouts;  /* closed: request headers not complete in time */
+        atomic_uint_fast64_t http_connections_shed; /* closed: the longest-waiting one, too many waited */
 } DaemonStats;
 
 extern DaemonStats daemon_stats;

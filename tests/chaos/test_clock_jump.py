@@ -14,11 +14,11 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from chaos import SCALE  # noqa: E402
 from harness import Agent, Daemon, main, tempdir, wait_until  # noqa: E402
 
 SHIM = os.environ.get("SEATMETER_CLOCKSHIFT", "")
-SCALE = float(os.environ.get("SEATMETER_CHAOS_SCALE", "1"))
 DAY_MS = 23 * 3600 * 1000
 
 

@@ -11,7 +11,6 @@ SEATMETER_CHAOS_SCALE (default 1) multiplies the number of agents; SEATMETER_CHA
 of hostile peers (docs/reliability.md)."""
 
 import os
-import resource
 import selectors
 import socket
 import sys
@@ -20,12 +19,12 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, HERE)
+from chaos import SCALE, metrics, raise_nofile  # noqa: E402
 from harness import Daemon, main, tempdir, wait_until  # noqa: E402
 from protowire import varint  # noqa: E402
 from test_ingest import WireClient, token_config  # noqa: E402
 
-SCALE = float(os.environ.get("SEATMETER_CHAOS_SCALE", "1"))
 HOSTILE = int(os.environ.get("SEATMETER_CHAOS_HOSTILE", "4000"))
 AGENTS = int(15 * SCALE)
 RECONNECTS_PER_S = 400  # bounded churn: the ephemeral ports of loopback are finite
@@ -101,11 +100,7 @@ class Flood:
 
 class FloodTest(unittest.TestCase):
     def setUp(self):
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        need = HOSTILE + 8192
-        if hard != resource.RLIM_INFINITY and hard < need:
-            self.skipTest(f"RLIMIT_NOFILE hard limit {hard} is below the {need} descriptors this test needs")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (need if hard == resource.RLIM_INFINITY else hard, hard))
+        raise_nofile(self, HOSTILE + 8192)
         self.dir = tempdir(self)
 
     def test_agents_welcome_under_flood(self):
@@ -147,16 +142,14 @@ class FloodTest(unittest.TestCase):
                 except Exception:
                     pass
         flood.stop()
-        _, _, body = d.http("/metrics")
-        metrics = {l.split()[0]: float(l.split()[1]) for l in body.decode().splitlines()
-                   if l and not l.startswith("#")}
+        m = metrics(d)
         print(f"{HOSTILE} hostile peers ({flood.opened} connections opened): {2 * AGENTS - len(slow)} of "
               f"{2 * AGENTS} agents welcomed within 1 s (slowest {worst:.3f} s); daemon peak RSS "
-              f"{peak[0] / 1024:.1f} MB; evicted {metrics.get('seatmeter_ingest_connections_evicted_total')}, "
-              f"hello timeouts {metrics.get('seatmeter_ingest_hello_timeouts_total')}")
+              f"{peak[0] / 1024:.1f} MB; evicted {m.get('seatmeter_ingest_connections_evicted_total')}, "
+              f"hello timeouts {m.get('seatmeter_ingest_hello_timeouts_total')}")
         self.assertEqual(slow, [], "agents not welcomed within a second")
         self.assertLess(peak[0], 100 * 1024, "daemon RSS over 100 MB")
-        self.assertGreater(metrics.get("seatmeter_ingest_connections_evicted_total", 0), 0)
+        self.assertGreater(m.get("seatmeter_ingest_connections_evicted_total", 0), 0)
 
 
 if __name__ == "__main__":
