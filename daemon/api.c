@@ -1019,6 +1019,8 @@ static int route_series(Query *q, const ApiRequest *req, const char *id, ApiResp
                         s.agg = SERIES_MAX;
                 else
                         return api_error(ret, 400, "parameter 'agg' must be avg, min or max");
+                if (step < 0) /* stored rows are not aggregated: a silently ignored agg would mislead */
+                        return api_error(ret, 400, "parameter 'agg' applies to buckets, not to step=raw");
         }
         if (series_parse_metrics(&s, arg_get(req, "metrics"), ret) < 0 || find_agent(q, id, &a, ret) < 0)
                 return 0;

@@ -477,6 +477,7 @@ typedef struct ParseContext {
         /* The current section as written: libinih cuts section names at 50 bytes, ours reach
          * "agent " + 64, so the reader tracks it. */
         char section[STRLEN("experiment ") + CONFIG_NAME_MAX + 1];
+        unsigned section_line; /* where the current section's header is */
         bool section_bad; /* already reported: its keys are skipped silently */
         bool listen_seen; /* the first listen= of a file replaces the defaults */
 } ParseContext;
@@ -493,7 +494,7 @@ static char *config_reader(char *str, int num, void *stream)
         n = strlen(str);
         if (n > 0 && str[n - 1] != '\n' && !feof(ctx->f)) {
                 int ch;
-                log_error("%s:%u: line too long (at most %d bytes).", ctx->path, ctx->line, CONFIG_LINE_MAX - 3);
+                log_error("%s:%u: line too long (at most %d bytes).", ctx->path, ctx->line, CONFIG_LINE_MAX - 2);
                 ctx->errors++;
                 while ((ch = fgetc(ctx->f)) != EOF && ch != '\n')
                         ;
@@ -508,6 +509,7 @@ static char *config_reader(char *str, int num, void *stream)
                         size_t len = (size_t)(close - p - 1);
 
                         ctx->section_bad = false;
+                        ctx->section_line = ctx->line;
                         if (len >= sizeof ctx->section) {
                                 log_error("%s:%u: section name too long.", ctx->path, ctx->line);
                                 ctx->errors++;
@@ -545,6 +547,7 @@ static int config_section_entry(ParseContext *ctx, ConfigSection section, const 
                 b = &c->bbb[c->n_bbb++];
                 *b = (BbbConfig){0};
                 strcpy(b->name, name);
+                b->line = ctx->section_line;
                 config_apply_defaults(SECTION_BBB, b, c);
                 *ret = b;
         } else if (section == SECTION_EXPERIMENT) {
@@ -561,7 +564,7 @@ static int config_section_entry(ParseContext *ctx, ConfigSection section, const 
                         return -ENOMEM;
                 c->experiments = e;
                 e = &c->experiments[c->n_experiments++];
-                *e = (ExperimentConfig){ .start_ms = -1, .end_ms = -1 };
+                *e = (ExperimentConfig){ .start_ms = -1, .end_ms = -1, .line = ctx->section_line };
                 strcpy(e->name, name);
                 *ret = e;
         } else {
@@ -580,6 +583,7 @@ static int config_section_entry(ParseContext *ctx, ConfigSection section, const 
                 a = &c->agents[c->n_agents++];
                 *a = (AgentConfig){0};
                 strcpy(a->id, name);
+                a->line = ctx->section_line;
                 config_apply_defaults(SECTION_AGENT, a, c);
                 *ret = a;
         }
@@ -777,8 +781,21 @@ static int read_secret_file(const char *path, const char *what, char **ret)
         return 0;
 }
 
+/* "FILE:LINE: " of a section header, "FILE: " without a line, "" when no file was read. */
+static const char *config_where(const Config *c, unsigned line, char *buf, size_t size)
+{
+        if (isempty(c->config_file))
+                return "";
+        if (line > 0)
+                (void)snprintf(buf, size, "%s:%u: ", c->config_file, line);
+        else
+                (void)snprintf(buf, size, "%s: ", c->config_file);
+        return buf;
+}
+
 int config_finish(Config *c)
 {
+        char where[CONFIG_PATH_MAX + 16];
         int r, errors = 0;
 
         assert(c);
@@ -787,39 +804,47 @@ int config_finish(Config *c)
                 BbbConfig *b = &c->bbb[i];
 
                 if (isempty(b->url)) {
-                        log_error("[bbb %s]: url= is required.", b->name);
+                        log_error("%s[bbb %s]: url= is required.", config_where(c, b->line, where, sizeof where),
+                                  b->name);
                         errors++;
                 }
                 if (isempty(b->secret_file)) {
-                        log_error("[bbb %s]: secret_file= is required.", b->name);
+                        log_error("%s[bbb %s]: secret_file= is required.",
+                                  config_where(c, b->line, where, sizeof where), b->name);
                         errors++;
                         continue;
                 }
                 free(b->secret);
                 b->secret = NULL;
                 r = read_secret_file(b->secret_file, "BBB secret file", &b->secret);
-                if (r < 0)
+                if (r < 0) {
+                        log_error("%s[bbb %s]: secret_file = %s cannot be used.",
+                                  config_where(c, b->line, where, sizeof where), b->name, b->secret_file);
                         errors++;
+                }
         }
         for (unsigned i = 0; i < c->n_experiments; i++) {
                 const ExperimentConfig *e = &c->experiments[i];
                 if (e->start_ms < 0 || e->end_ms < 0) {
-                        log_error("[experiment %s]: start= and end= are required.", e->name);
+                        log_error("%s[experiment %s]: start= and end= are required.",
+                                  config_where(c, e->line, where, sizeof where), e->name);
                         errors++;
                 } else if (e->start_ms >= e->end_ms) {
-                        log_error("[experiment %s]: start= must be before end=.", e->name);
+                        log_error("%s[experiment %s]: start= must be before end=.",
+                                  config_where(c, e->line, where, sizeof where), e->name);
                         errors++;
                 }
         }
         for (unsigned i = 0; i < c->n_agents; i++) {
                 const AgentConfig *a = &c->agents[i];
                 if (!isempty(a->bbb) && !config_find_bbb(c, a->bbb)) {
-                        log_error("[agent %s]: bbb = %s names no [bbb %s] section.", a->id, a->bbb, a->bbb);
+                        log_error("%s[agent %s]: bbb = %s names no [bbb %s] section.",
+                                  config_where(c, a->line, where, sizeof where), a->id, a->bbb, a->bbb);
                         errors++;
                 }
         }
         if (isempty(c->tls_cert) != isempty(c->tls_key)) {
-                log_error("[daemon]: tls_cert= and tls_key= go together.");
+                log_error("%s[daemon]: tls_cert= and tls_key= go together.", config_where(c, 0, where, sizeof where));
                 errors++;
         }
         free(c->http_token);

@@ -24,6 +24,7 @@ typedef struct BbbConfig {
         char *secret;                        /* loaded from secret_file; never logged or served */
         ChecksumAlgo checksum;
         unsigned interval_s;                 /* 1..3600, default 5 */
+        unsigned line;                       /* of the section header in the file, 0: not from a file */
 } BbbConfig;
 
 /* Capacity thresholds of the site ([capacity]) or of one agent ([agent NAME]). NAN: not set here (the
@@ -39,6 +40,7 @@ typedef struct CapacityThresholds {
 typedef struct ExperimentConfig {
         char name[CONFIG_NAME_MAX + 1];
         int64_t start_ms, end_ms; /* epoch milliseconds, start < end */
+        unsigned line;            /* of the section header in the file, 0: not from a file */
 } ExperimentConfig;
 
 typedef struct AgentConfig {
@@ -47,6 +49,7 @@ typedef struct AgentConfig {
         uint8_t token_sha256[32];
         char bbb[CONFIG_NAME_MAX + 1];       /* empty: none */
         CapacityThresholds capacity;         /* NAN: the site's */
+        unsigned line;                       /* of the section header in the file, 0: not from a file */
 } AgentConfig;
 
 typedef struct Config {

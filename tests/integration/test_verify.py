@@ -70,6 +70,34 @@ class Verify(unittest.TestCase):
         vcode, start, out = self.run_both("[daemon]\nraw_retention_days = 3\nlisten = tcp:127.0.0.1:0\n")
         self.assertEqual((vcode, start), (0, "ready"), out)
 
+    def test_errors_name_file_and_line(self):
+        work = harness.tempdir(self)
+        conf = os.path.join(work, "s.conf")
+        with open(conf, "w") as f:
+            f.write("[daemon]\nraw_retention_days = 3\n\n[bbb b1]\nchecksum = sha256\n\n[agent a1]\nbbb = nope\n")
+        r = subprocess.run([harness.SEATMETERD, "--verify", "--config", conf], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"{conf}:4: [bbb b1]: url= is required.", r.stderr)
+        self.assertIn(f"{conf}:4: [bbb b1]: secret_file= is required.", r.stderr)
+        self.assertIn(f"{conf}:7: [agent a1]: bbb = nope names no [bbb nope] section.", r.stderr)
+
+    def test_line_length_limit(self):
+        """The limit the message, the man page and the example state is the one enforced."""
+        work = harness.tempdir(self)
+        conf = os.path.join(work, "s.conf")
+        with open(os.path.join(harness.SOURCE_ROOT, "systemd", "seatmeterd.conf.example.in")) as f:
+            limit = int(re.search(r"Lines are at most (\d+) bytes", f.read()).group(1))
+        with open(os.path.join(harness.SOURCE_ROOT, "docs", "man", "seatmeterd.conf.5")) as f:
+            self.assertIn(f"A line holds at most {limit} bytes", f.read())
+        for n, code in ((limit, 0), (limit + 1, 1)):
+            with open(conf, "w") as f:
+                f.write("[daemon]\n#" + "x" * (n - 1) + "\nraw_retention_days = 3\n")
+            r = subprocess.run([harness.SEATMETERD, "--verify", "--config", conf], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(r.returncode, code, f"{n} bytes: {r.stderr}")
+        self.assertIn(f"{conf}:2: line too long (at most {limit} bytes).", r.stderr)
+
     def test_database_and_lock_codes_stop_the_unit(self):
         work = harness.tempdir(self)
         r = subprocess.run([harness.SEATMETERD, "--db", "/nonexistent-seatmeter/s.db", "--http", "127.0.0.1:0",
