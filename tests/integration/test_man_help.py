@@ -4,6 +4,7 @@ options of the SYNOPSIS equal those of the usage line(s) of --help; every option
 entry in the page's OPTIONS and the other way round; and seatmeterd's exit codes agree between
 seatmeterd(8), --help and docs/daemon.md. Less than a second."""
 
+import json
 import os
 import re
 import subprocess
@@ -48,6 +49,18 @@ def help_text(binary):
     return r.stdout
 
 
+def json_keys(o, prefix=""):
+    """Every key path of a JSON object: a.b for objects, a[].b for the first element of a list."""
+    out = set()
+    for k, v in o.items():
+        out.add(prefix + k)
+        if isinstance(v, dict):
+            out |= json_keys(v, prefix + k + ".")
+        elif isinstance(v, list) and v and isinstance(v[0], dict):
+            out |= json_keys(v[0], prefix + k + "[].")
+    return out
+
+
 class ManHelp(unittest.TestCase):
     def test_seatmeterd(self):
         text, out = page("seatmeterd.8"), help_text(harness.SEATMETERD)
@@ -64,6 +77,30 @@ class ManHelp(unittest.TestCase):
         md_codes = set(map(int, re.findall(r"^\| (\d+) \|", md[md.index("## Exit codes"):], re.M)))
         self.assertEqual(man_codes, help_codes, "seatmeterd(8) EXIT STATUS against --help")
         self.assertEqual(man_codes, md_codes, "seatmeterd(8) EXIT STATUS against docs/daemon.md")
+
+    def test_agent_output(self):
+        """The fields of seatmeter-agent(8)'s OUTPUT example are those `sample` prints (on a fixture tree, with
+        a label); the example's "memory":{...} stands for the same keys as its "cpu" sibling."""
+        text = section(page("seatmeter-agent.8"), "OUTPUT")
+        example = re.search(r"^\.nf\n(.*?)^\.fi", text, re.M | re.S).group(1)
+        example = re.sub(r"\.\.\.", "0", example.replace("{...}", "{}"))
+        shown = json_keys(json.loads(example))
+        fixture = os.path.join(harness.FIXTURES, "agent", "lxc-v1")
+        with open(os.path.join(fixture, "args")) as f:
+            args = f.read().split()
+        r = subprocess.run([harness.AGENT, "sample", "--root", os.path.join(fixture, "root"), "--label", "site=fra1"]
+                           + args, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        printed = json_keys(json.loads(r.stdout.splitlines()[0]))
+        pressure = re.compile(r"pressure\.\w+\.")
+        self.assertEqual({k for k in shown if not pressure.match(k)}, {k for k in printed if not pressure.match(k)},
+                         "seatmeter-agent(8) OUTPUT against `sample`")
+        # The fixture has no PSI files (pressure null): this machine's own sample shows those keys when it has.
+        live = json.loads(subprocess.run([harness.AGENT, "sample"], capture_output=True, text=True,
+                                         timeout=30).stdout.splitlines()[0])
+        if live.get("pressure", {}).get("cpu"):
+            self.assertEqual({k for k in shown if k.startswith("pressure.cpu.")},
+                             {k for k in json_keys(live) if k.startswith("pressure.cpu.")})
 
     def test_agent(self):
         text, out = page("seatmeter-agent.8"), help_text(harness.AGENT)
