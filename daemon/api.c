@@ -1342,7 +1342,7 @@ static json_t *curves_agent_to_json(const QueryAgent *a, const CapacityCurves *c
         json_t *epochs = json_array();
 
         if (!o || json_set(o, "agent", json_string(a->id)) < 0 || json_set(o, "virt", json_text(a->virt)) < 0 ||
-            json_set(o, "window", window_to_json(p)) < 0 || curve_epoch_set(o, capacity_curves_newest(c)) < 0 ||
+            json_set(o, "labels", agent_labels_to_json(a)) < 0 || json_set(o, "window", window_to_json(p)) < 0 || curve_epoch_set(o, capacity_curves_newest(c)) < 0 ||
             json_set(o, "epochs", epochs) < 0)
                 return NULL;
         for (size_t i = 0; i < c->n; i++) {
@@ -1575,7 +1575,7 @@ static json_t *model_agent_to_json(const QueryAgent *a, const CapacityModels *m,
         json_t *epochs = json_array();
 
         if (!o || json_set(o, "agent", json_string(a->id)) < 0 || json_set(o, "virt", json_text(a->virt)) < 0 ||
-            json_set(o, "window", window_to_json(p)) < 0 ||
+            json_set(o, "labels", agent_labels_to_json(a)) < 0 || json_set(o, "window", window_to_json(p)) < 0 ||
             json_set(o, "model", m->n > 0 ? model_epoch_to_json(&m->epochs[m->n - 1]) : json_null()) < 0 ||
             json_set(o, "epochs", epochs) < 0)
                 return NULL;
