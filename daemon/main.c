@@ -142,9 +142,10 @@ static int parse_argv(int argc, char **argv)
 
 /* Whether a socket of this address could be bound here: the address is local (bound with port 0 on a
  * fresh socket, so a daemon already serving the port does not count against it). */
-static int check_inet_address(const char *key, const char *host, unsigned port)
+static int check_inet_address(const char *key, const char *host, unsigned port, bool *ret_loopback)
 {
         struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+        bool loopback = true;
         int r;
 
         r = getaddrinfo(host, NULL, &hints, &ai);
@@ -157,14 +158,23 @@ static int check_inet_address(const char *key, const char *host, unsigned port)
                 if (fd < 0 || bind(fd, a->ai_addr, a->ai_addrlen) < 0)
                         r = log_error_errno(errno, "%s: '%s' (port %u) is not an address of this machine: %m", key,
                                             host, port);
+                if (a->ai_family == AF_INET)
+                        loopback = loopback && (ntohl(((const struct sockaddr_in *)(const void *)a->ai_addr)
+                                                              ->sin_addr.s_addr) >> 24) == 127;
+                else
+                        loopback = loopback && a->ai_family == AF_INET6 &&
+                                   IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)(const void *)a->ai_addr)->sin6_addr);
         }
         freeaddrinfo(ai);
+        if (ret_loopback)
+                *ret_loopback = loopback;
         return r;
 }
 
 /* The checks of a configuration that need the system, run by --verify and at every start before anything
  * else, so that --verify refuses exactly what startup would: addresses that resolve to no local address,
- * unix sockets in missing folders, vsock without a transport, TLS files that cannot be read. Binding the
+ * unix sockets in missing folders, vsock without a transport, TLS files that cannot be read, HTTP beyond
+ * loopback without a token (http.c refuses that too, also for a socket from systemd). Binding the
  * real addresses is left to startup (a running daemon holds them while --verify checks its file). */
 static int check_config_system(const Config *c)
 {
@@ -172,15 +182,22 @@ static int check_config_system(const Config *c)
         unsigned port;
         int r = 0, k;
 
-        if (host_port_parse(c->http, host, sizeof host, &port) == 0 && (k = check_inet_address("http", host, port)) < 0)
-                r = k;
+        if (host_port_parse(c->http, host, sizeof host, &port) == 0) {
+                bool loopback = false;
+
+                if ((k = check_inet_address("http", host, port, &loopback)) < 0)
+                        r = k;
+                else if (!loopback && isempty(c->http_token))
+                        r = log_error_errno(EPERM, "http: '%s' reaches beyond loopback: set http_token_file (and "
+                                            "tls_cert, tls_key) first.", c->http);
+        }
         for (unsigned i = 0; i < c->n_listen; i++) {
                 ListenUri u;
 
                 if (listen_uri_parse(c->listen[i], &u) < 0)
                         continue; /* config_finish() refused it already */
                 if (u.kind == LISTEN_TCP) {
-                        if ((k = check_inet_address("listen", u.host, u.port)) < 0)
+                        if ((k = check_inet_address("listen", u.host, u.port, NULL)) < 0)
                                 r = k;
                 } else if (u.kind == LISTEN_UNIX) {
                         _cleanup_free_ char *dir = strdup(u.path);

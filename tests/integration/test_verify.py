@@ -26,6 +26,7 @@ BAD = {
     "TLS files missing": "[daemon]\ntls_cert = /nonexistent-seatmeter.pem\ntls_key = /nonexistent-seatmeter.key\n",
     "BBB secret file missing": "[bbb b1]\nurl = http://127.0.0.1:1/bigbluebutton/\nsecret_file = /nonexistent-seatmeter\n",
     "token file missing": "[daemon]\nhttp_token_file = /nonexistent-seatmeter-token\n",
+    "http beyond loopback without a token": "[daemon]\nhttp = 0.0.0.0:0\n",
 }
 
 
