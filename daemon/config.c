@@ -82,6 +82,7 @@ static const ConfigKey config_keys[] = {
         {SECTION_BBB, "interval_s", TYPE_UINT, B(interval_s), "5", 1, 3600, false},
 
         {SECTION_AGENT, "token_sha256", TYPE_TOKEN, A(token_sha256), NULL, 0, 0, false},
+        {SECTION_AGENT, "peer_uid", TYPE_UINT, A(peer_uid), NULL, 0, CONFIG_PEER_UID_NONE - 1, false},
         {SECTION_AGENT, "bbb", TYPE_NAME, A(bbb), "", 0, 0, false},
         {SECTION_AGENT, "cpu_threshold", TYPE_SHARE, A(capacity.cpu), "", 0, 0, false},
         {SECTION_AGENT, "memory_threshold", TYPE_SHARE, A(capacity.memory), "", 0, 0, false},
@@ -581,7 +582,7 @@ static int config_section_entry(ParseContext *ctx, ConfigSection section, const 
                         return -ENOMEM;
                 c->agents = a;
                 a = &c->agents[c->n_agents++];
-                *a = (AgentConfig){0};
+                *a = (AgentConfig){ .peer_uid = CONFIG_PEER_UID_NONE };
                 strcpy(a->id, name);
                 a->line = ctx->section_line;
                 config_apply_defaults(SECTION_AGENT, a, c);

@@ -3,6 +3,7 @@
  * (/etc/seatmeter/seatmeterd.conf, parsed with libinih), then the command line on top. OWNER: daemon-core
  * helper. Read by every daemon module. */
 
+#include <limits.h>
 #include "macro.h"
 
 #define CONFIG_LISTEN_MAX 8
@@ -43,10 +44,13 @@ typedef struct ExperimentConfig {
         unsigned line;            /* of the section header in the file, 0: not from a file */
 } ExperimentConfig;
 
+#define CONFIG_PEER_UID_NONE UINT_MAX
+
 typedef struct AgentConfig {
         char id[CONFIG_NAME_MAX + 1];
         bool has_token;
         uint8_t token_sha256[32];
+        unsigned peer_uid;                   /* unix socket peers must have this uid; CONFIG_PEER_UID_NONE */
         char bbb[CONFIG_NAME_MAX + 1];       /* empty: none */
         CapacityThresholds capacity;         /* NAN: the site's */
         unsigned line;                       /* of the section header in the file, 0: not from a file */

@@ -77,6 +77,8 @@ struct Conn {
         bool unauth;
         bool has_addr;
         uint8_t addr[16]; /* tcp: the IPv6 or v4-mapped address; vsock: the CID */
+        bool has_cred;    /* unix: SO_PEERCRED */
+        uid_t peer_uid;
 
         char id[CONFIG_NAME_MAX + 1];
         char machine_id[129];
@@ -352,14 +354,21 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
         }
 
         ac = config_find_agent(in->config, h->agent_id);
-        if (c->transport != TRANSPORT_UNIX || (ac && ac->has_token && !isempty(h->token))) {
+        /* Over unix the socket's file permissions admit a peer; an id bound to a uid (peer_uid) takes
+         * only that uid (SO_PEERCRED, as the daemon's user namespace sees it). */
+        if (c->transport == TRANSPORT_UNIX && ac && ac->peer_uid != CONFIG_PEER_UID_NONE &&
+            (!c->has_cred || c->peer_uid != (uid_t)ac->peer_uid))
+                return conn_refuse(c, h->agent_id, "peer uid not allowed for this agent id");
+        if (c->transport != TRANSPORT_UNIX || (ac && ac->has_token)) {
                 uint8_t hash[32];
 
-                /* Over tcp and vsock the token is the only proof of identity. Over unix the socket's file
-                 * permissions already decided; a token sent anyway must still be right, so that a
-                 * misconfigured agent is noticed rather than silently trusted. */
+                /* Over tcp and vsock the token is the only proof of identity; over unix too for an id
+                 * that has one, so that any process that can reach the socket (a container it is
+                 * bind-mounted into) cannot speak for that id. */
                 if (isempty(h->token))
-                        return conn_refuse(c, h->agent_id, "token required over tcp and vsock");
+                        return conn_refuse(c, h->agent_id,
+                                           c->transport == TRANSPORT_UNIX ? "token required for this agent id"
+                                                                          : "token required over tcp and vsock");
                 sha256(h->token, strlen(h->token), hash);
                 if (!ac || !ac->has_token || !memeq_consttime(hash, ac->token_sha256, sizeof hash))
                         return conn_refuse(c, h->agent_id, "authentication failed");
@@ -373,7 +382,16 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
                 return conn_refuse(c, h->agent_id, "too many agents connected, try again later");
         }
         if (old) {
-                if (isempty(h->machine_id) || !streq(old->machine_id, h->machine_id))
+                /* Only the same agent may replace its live session: the same machine, proven by the
+                 * same token, or (an id with no token) the same unix peer uid. Anyone else, whatever
+                 * machine id it claims, is refused. */
+                bool same = c->token_checked
+                                    ? old->token_checked && memeq_consttime(old->token_sha256, c->token_sha256, 32)
+                                    : !old->token_checked && c->transport == TRANSPORT_UNIX &&
+                                              old->transport == TRANSPORT_UNIX && c->has_cred && old->has_cred &&
+                                              c->peer_uid == old->peer_uid;
+
+                if (!same || isempty(h->machine_id) || !streq(old->machine_id, h->machine_id))
                         return conn_refuse(c, h->agent_id, "already connected");
                 /* The same machine again: a reconnect that arrived before the old socket's EOF (a
                  * half-open tcp connection after a network change, an agent restarted in a hurry). The
@@ -807,9 +825,11 @@ static void conn_describe_peer(Conn *c)
         if (c->transport == TRANSPORT_UNIX) {
                 struct ucred cred;
                 socklen_t cl = sizeof cred;
-                if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
+                if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
                         snprintf(c->peer, sizeof c->peer, "unix pid %d uid %u", (int)cred.pid, (unsigned)cred.uid);
-                else
+                        c->has_cred = true;
+                        c->peer_uid = cred.uid;
+                } else
                         snprintf(c->peer, sizeof c->peer, "unix");
                 return;
         }

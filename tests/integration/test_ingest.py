@@ -230,7 +230,8 @@ class IngestProtocolTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempdir(self)
         self.tokens = {"tcp-good": "s3cret-token-1", "victim": "victim-token"}
-        self.d = Daemon(self.dir, config=token_config(self.tokens),
+        self.d = Daemon(self.dir, config=token_config(self.tokens) +
+                        f"[agent uid-bound]\npeer_uid = {os.getuid() + 1}\n[agent uid-ok]\npeer_uid = {os.getuid()}\n",
                         listen=[f"unix:{os.path.join(self.dir, 'ingest.sock')}", "tcp:127.0.0.1:0"])
         self.unix = f"unix:{self.d.unix_path}"
         self.tcp = f"tcp:127.0.0.1:{self.d.tcp_port}"
@@ -289,23 +290,54 @@ class IngestProtocolTest(unittest.TestCase):
         self.assertEqual(count_samples(self.d, "tcp-good"), 0)
         self.assert_served()
 
-    def test_unix_needs_no_token_but_checks_a_wrong_one(self):
+    def test_unix_token_and_peer_uid(self):
+        """Over unix the socket's permissions admit a peer, but an id that has a token needs it there too,
+        and an id bound to a peer uid takes only that uid (SO_PEERCRED)."""
         c = WireClient(self.unix)
-        self.assertTrue(c.welcome("tcp-good").accepted)  # socket permissions decide
+        self.assertTrue(c.welcome("no-token-id").accepted)  # socket permissions decide
         c.close()
+        self.refused(self.unix, hello("victim", machine_id="x") + sample(1, self.now), "token required")
         self.refused(self.unix, hello("victim", token="not-the-token", machine_id="x"), "authentication failed")
+        c = WireClient(self.unix)
+        self.assertTrue(c.welcome("victim", token=self.tokens["victim"]).accepted)
+        c.close()
+        self.refused(self.unix, hello("uid-bound"), "peer uid not allowed")
+        c = WireClient(self.unix)
+        self.assertTrue(c.welcome("uid-ok").accepted)
+        c.close()
+        self.assertEqual(count_samples(self.d, "victim"), 0)
+
+    def test_session_cannot_be_taken_over(self):
+        """A live session is replaced only by the same agent (same machine id, proven by the same
+        token); a peer that only knows the machine id is refused and the owner keeps streaming."""
+        owner = WireClient(self.unix)
+        self.assertTrue(owner.welcome("victim", token=self.tokens["victim"], machine_id="machine-v").accepted)
+        owner.send(sample(1, self.now))
+        owner.wait_ack()
+        self.refused(self.unix, hello("victim", machine_id="machine-v") + sample(99, self.now + 5), "token required")
+        self.refused(self.tcp, hello("victim", token="guess", machine_id="machine-v"), "authentication failed")
+        owner.send(sample(2, self.now + 1000))
+        owner.wait_ack()
+        # The owner itself coming back (same token and machine) replaces its old connection.
+        again = WireClient(self.tcp)
+        self.assertTrue(again.welcome("victim", token=self.tokens["victim"], machine_id="machine-v").accepted)
+        self.assertTrue(owner.wait_closed())
+        again.send(sample(3, self.now + 2000))
+        again.wait_ack()
+        again.close()
+        self.assertEqual(seqs(self.d, "victim"), [1, 2, 3])
 
     def test_other_agents_id(self):
         owner = WireClient(self.unix)
-        self.assertTrue(owner.welcome("victim", machine_id="machine-a").accepted)
+        self.assertTrue(owner.welcome("free", machine_id="machine-a").accepted)
         owner.send(sample(1, self.now))
         owner.wait_ack(self.now)
         # someone else claims the id: refused, nothing stored, the owner keeps streaming
-        self.refused(self.unix, hello("victim", machine_id="machine-b") + sample(99, self.now + 5), "already connected")
+        self.refused(self.unix, hello("free", machine_id="machine-b") + sample(99, self.now + 5), "already connected")
         owner.send(sample(2, self.now + 1000))
         owner.wait_ack(self.now + 1000)
         owner.close()
-        self.assertEqual(seqs(self.d, "victim"), [1, 2])
+        self.assertEqual(seqs(self.d, "free"), [1, 2])
 
     def test_reconnect_before_eof_replaces(self):
         old = WireClient(self.unix)
