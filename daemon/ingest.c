@@ -690,6 +690,10 @@ int ingest_commit(Ingest *in)
                 return r;
         }
         STATS_INC(commits);
+        /* Aggregates not yet flushed (they go in at most every STORE_AGG_INTERVAL_MS): come back, so that
+         * the last samples of an agent that falls silent reach the curves too. */
+        if (store_has_unflushed(in->store) && !in->shutting_down)
+                ingest_schedule_commit(in);
 
         for (Conn *c = in->conns, *next; c; c = next) {
                 Seatmeter__Frame f = SEATMETER__FRAME__INIT;

@@ -830,6 +830,11 @@ int store_set_size_limit(Store *s, uint64_t max_bytes)
         return db_exec(s->db, sql);
 }
 
+bool store_has_unflushed(const Store *s)
+{
+        return s && s->n_dirty > 0;
+}
+
 unsigned store_pending(const Store *s)
 {
         return s ? (unsigned)s->n_rows : 0;

@@ -120,6 +120,9 @@ int store_add_sample_counts(Store *s, const char *id, const Seatmeter__Sample *s
  * STORE_AGG_INTERVAL_MS after the previous aggregate flush; they are complete up to agents.agg_time_ms,
  * and store_open() completes them after a crash. */
 int store_commit(Store *s);
+/* Whether aggregates wait for the next aggregate flush (a store_commit() at least STORE_AGG_INTERVAL_MS
+ * after the previous flush writes them). */
+bool store_has_unflushed(const Store *s);
 /* Samples added since the last commit. */
 unsigned store_pending(const Store *s);
 /* Commits, and writes the aggregates now whatever the interval. Returns 0 or -errno as store_commit(). */
