@@ -4,7 +4,7 @@
 # The image is a Debian 12 root file system made by mmdebstrap from tests/lab/packages, an ext4 file
 # (rootfs.img) plus the kernel and initrd it booted with (vmlinuz, initrd.img), kept in
 # CACHE_ROOT/<hash>/ where <hash> covers the package list and this script: a change to either builds a
-# new image, an unchanged list reuses the cached one. Exits 77 (with the reason as the last line)
+# new image, an unchanged list reuses the cached one (and older images are removed). Exits 77 (with the reason as the last line)
 # when the image cannot be built here (no mmdebstrap, no root, no mirror).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -61,7 +61,8 @@ if ! mmdebstrap --variant=minbase --include="$pkgs" \
         --customize-hook='cp "$1"/boot/vmlinuz-* "$1"/../vmlinuz; cp "$1"/boot/initrd.img-* "$1"/../initrd.img' \
         bookworm "$tmp/root" "$mirror" >"$tmp/mmdebstrap.log" 2>&1; then
         tail -20 "$tmp/mmdebstrap.log" >&2
-        grep -q -i 'could not resolve\|failed to fetch\|connection failed\|unable to connect' "$tmp/mmdebstrap.log" &&
+        grep -q -i -e 'could not resolve' -e 'temporary failure resolving' -e 'failed to fetch' \
+                -e 'connection failed' -e 'unable to connect' -e 'network is unreachable' "$tmp/mmdebstrap.log" &&
                 skip "the Debian mirror $mirror is unreachable: the lab image cannot be built"
         echo "mmdebstrap failed (log above)" >&2
         exit 1
@@ -72,4 +73,10 @@ mkfs.ext4 -q -L smroot -d "$tmp/root" "$tmp/rootfs.img" 2G
 mkdir -p "$dir"
 mv "$tmp/rootfs.img" "$tmp/vmlinuz" "$tmp/initrd.img" "$dir/"
 touch "$dir/done"
+# Images of older package lists are 2 GiB each: keep only this one (a guest still running on an old
+# one keeps its open file).
+for old in "$cache_root"/*/; do
+        old=${old%/}
+        [[ $old != "$dir" && -f $old/done ]] && rm -rf "$old"
+done
 echo "$dir"

@@ -104,6 +104,10 @@ def read_results(resdisk, into):
 
 
 def cmd_boot():
+    # Results of an earlier run must never be reported as this run's.
+    if os.path.exists(OUT):
+        shutil.rmtree(OUT)
+    os.makedirs(OUT)
     for tool in ("qemu-system-x86_64", "qemu-img", "mkfs.ext4", "debugfs"):
         if not shutil.which(tool):
             skip(f"{tool} is not installed: the VM lab cannot run")
@@ -121,9 +125,6 @@ def cmd_boot():
     image = lines[-1]
     log(f"image {image}")
 
-    if os.path.exists(OUT):
-        shutil.rmtree(OUT)
-    os.makedirs(OUT)
     work = tempfile.mkdtemp(prefix="seatmeter-lab-")
     try:
         stage = os.path.join(work, "stage")
