@@ -5,7 +5,8 @@ The daemon runs on a database filled with 15 minutes of synthetic samples and pe
 for two agents (an LXC and a KVM guest), two BBB servers polled from a local stub, and one real
 seatmeter-agent streaming live. Chromium is driven through chromedriver's W3C WebDriver HTTP API with
 urllib. Checks: no console errors, the agents table lists every agent, every live chart drew points (the
-page's data-points counters), the curves section shows the fits and projected capacities for two metrics,
+page's data-points counters), the KVM guest's card shows its steal time and the LXC guest's its labels,
+the curves section shows the fits and projected capacities for two metrics,
 the CSV link answers CSV, the phone layout has no horizontal overflow, and the token prompt works when
 the API requires a bearer token. Screenshots are kept under $SEATMETER_BUILD_ROOT/test-artifacts/
 (dashboard.png, dashboard-phone.png).
@@ -68,9 +69,10 @@ def fill_db(path, now_ms):
     for num, (aid, virt, host, ecpu, ncpu, mem, bbb, c0, c1, w0, w1) in enumerate(SYNTH, start=1):
         con.execute("INSERT INTO agents (num, id, virt, hostname, effective_cpus, cpu_count, memory_limit_bytes,"
                     " bbb, transport, connected, first_seen_ms, last_seen_ms, clock_offset_ms, last_time_ms,"
-                    " cgroup_version, cgroup_mode, host_cpus) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " cgroup_version, cgroup_mode, host_cpus, labels) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (num, aid, virt, host, ecpu, ncpu, mem, bbb, "tcp", 0, first, now_ms, 40 * num, now_ms,
-                     1 if virt == "lxc" else 2, "hybrid" if virt == "lxc" else "unified", 24))
+                     1 if virt == "lxc" else 2, "hybrid" if virt == "lxc" else "unified", 24,
+                     '{"site":"fra1"}' if virt == "lxc" else "{}"))
         seq = 0
         for t in range(first, now_ms + 1, STEP_MS):
             seq += 1
@@ -80,9 +82,10 @@ def fill_db(path, now_ms):
             rx, tx = u * 62000 + rnd.uniform(0, 2e4), u * 41000 + rnd.uniform(0, 2e4)
             con.execute("INSERT INTO samples (agent, time_ms, seq, users, cpu_cores, cpu_ratio, throttled_ratio,"
                         " memory_bytes, working_set_bytes, cache_bytes, anon_bytes, swap_bytes, io_read_bps,"
-                        " io_write_bps, net_rx_bps, net_tx_bps) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " io_write_bps, net_rx_bps, net_tx_bps, steal_ratio) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (num, t, seq, u, ratio * ecpu, ratio, 0.02 if virt == "lxc" else 0.0, int(ws * 1.4), ws,
-                         int(ws * 0.4), int(ws * 0.9), 0, 2000.0, 12000.0, rx, tx))
+                         int(ws * 0.4), int(ws * 0.9), 0, 2000.0, 12000.0, rx, tx,
+                         0.031 if virt == "kvm" else None))
         con.execute("UPDATE agents SET last_seq = ? WHERE num = ?", (seq, num))
         for metric, name in enumerate(CURVE_METRICS):
             for u in range(0, 61, 2):
@@ -311,6 +314,13 @@ class Dashboard(unittest.TestCase):
         row = b.js("return document.querySelector('#agents tr[data-agent=\"bbb1-lxc\"]').innerText;")
         self.assertIn("lxc", row.lower())
         self.assertIn("4.00 GiB", row)
+        # A VM's steal time beside its CPU share, and an agent's labels on its card.
+        cards = b.wait_js("""(() => { const t = Object.fromEntries([...document.querySelectorAll('#live .card')].map(c =>
+            [c.dataset.agent, c.innerText])); return t['bbb2-kvm'] && /steal/.test(t['bbb2-kvm']) && t; })()""",
+                          timeout=20, what="the KVM card's steal")
+        self.assertIn("steal 3.1", cards["bbb2-kvm"])
+        self.assertNotIn("steal", cards["bbb1-lxc"])
+        self.assertIn("site=fra1", cards["bbb1-lxc"])
 
         # Every live chart of every agent drew points (the participants chart of the live agent too: its
         # BBB server is the stub).
