@@ -1891,16 +1891,25 @@ static int route_metrics(Query *q, const ApiRequest *req, ApiResponse *ret)
         return 0;
 }
 
+/* Not ok while the store cannot commit (a full disk, a database error): agents keep their samples
+ * meanwhile, but nothing new is stored, and a probe must say so. */
 static int route_healthz(ApiResponse *ret)
 {
-        static const char body[] = "{\"status\":\"ok\"}";
+        int e = atomic_load(&daemon_stats.commit_failing_errno);
+        int n;
 
-        ret->body = strdup(body);
-        if (!ret->body)
+        if (e == 0)
+                n = asprintf(&ret->body, "{\"status\":\"ok\"}");
+        else
+                n = asprintf(&ret->body, "{\"status\":\"error\",\"reason\":\"database commits fail: %s\"}",
+                             strerror(e));
+        if (n < 0) {
+                ret->body = NULL;
                 return -ENOMEM;
-        ret->status = 200;
+        }
+        ret->status = e == 0 ? 200 : 503;
         ret->content_type = CONTENT_TYPE_JSON;
-        ret->size = STRLEN(body);
+        ret->size = (size_t)n;
         return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -109,6 +110,7 @@ struct Ingest {
         sd_event_source *sweep_timer;
         sd_event_source *retention_timer;
         bool shutting_down;
+        uint64_t stored_uncommitted; /* samples_stored counts them once the commit succeeds */
 };
 
 static int64_t mono_ms(void)
@@ -522,7 +524,7 @@ static int conn_handle_sample(Conn *c, const Seatmeter__Sample *s, int64_t now)
                 conn_close(c, "storage error");
                 return r;
         } else if (r > 0) {
-                STATS_INC(samples_stored);
+                in->stored_uncommitted++;
                 if (r == 2)
                         STATS_INC(samples_time_shifted);
         } else
@@ -680,6 +682,7 @@ int ingest_commit(Ingest *in)
         r = store_commit(in->store);
         if (r < 0) {
                 STATS_INC(commit_errors);
+                atomic_store(&daemon_stats.commit_failing_errno, -r); /* /healthz says not ok, and why */
                 log_error_errno(r, "Failed to commit samples: %m");
                 /* Nothing of the failed batch is acknowledged; the store keeps it pending for the next
                  * attempt (store.h), so try again after the usual interval. If the failure persists,
@@ -690,6 +693,9 @@ int ingest_commit(Ingest *in)
                 return r;
         }
         STATS_INC(commits);
+        STATS_ADD(samples_stored, in->stored_uncommitted);
+        in->stored_uncommitted = 0;
+        atomic_store(&daemon_stats.commit_failing_errno, 0);
         /* Aggregates not yet flushed (they go in at most every STORE_AGG_INTERVAL_MS): come back, so that
          * the last samples of an agent that falls silent reach the curves too. */
         if (store_has_unflushed(in->store) && !in->shutting_down)
@@ -1202,6 +1208,9 @@ int ingest_new(sd_event *event, Store *store, BbbPoller *poller, const Config *c
         int r;
 
         raise_nofile_limit();
+        /* Over a file size limit (RLIMIT_FSIZE), writes fail with EFBIG, which the store handles like a
+         * full disk (the batch is kept, nothing is acknowledged), instead of the signal killing us. */
+        (void)signal(SIGXFSZ, SIG_IGN);
 
         in = calloc(1, sizeof *in);
         if (!in)

@@ -423,6 +423,13 @@ static void write_daemon_families(FILE *f)
                    STATS_GET(commits));
         write_stat(f, "store_commit_errors_total", "counter", "Failed database commits.",
                    STATS_GET(commit_errors));
+        {
+                int e = atomic_load(&daemon_stats.commit_failing_errno);
+
+                write_family(f, "store_commit_failing", "gauge",
+                             "1 while database commits fail (then /healthz is not ok), with the reason.");
+                fprintf(f, PREFIX "store_commit_failing{reason=\"%s\"} %d\n", e ? strerror(e) : "", e ? 1 : 0);
+        }
         write_stat(f, "agents_connected", "gauge", "Agents currently connected.",
                    STATS_GET(agents_connected));
         write_stat(f, "bbb_polls_total", "counter", "BigBlueButton API polls.", STATS_GET(bbb_polls));

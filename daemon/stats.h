@@ -9,7 +9,7 @@
 typedef struct DaemonStats {
         atomic_uint_fast64_t frames_received;
         atomic_uint_fast64_t samples_received;
-        atomic_uint_fast64_t samples_stored;      /* new rows committed */
+        atomic_uint_fast64_t samples_stored;      /* new rows committed (counted when the commit succeeds) */
         atomic_uint_fast64_t samples_duplicate;   /* resends (sequence number already stored or pending) */
         atomic_uint_fast64_t samples_time_shifted; /* stored at the next free millisecond (clock went back) */
         atomic_uint_fast64_t samples_rejected;    /* absurd values */
@@ -20,6 +20,7 @@ typedef struct DaemonStats {
         atomic_uint_fast64_t protocol_errors;     /* bad frames, garbage, oversized */
         atomic_uint_fast64_t commits;
         atomic_uint_fast64_t commit_errors;
+        atomic_int commit_failing_errno;          /* gauge: errno of the last commit while they fail, else 0 */
         atomic_uint_fast64_t agents_connected;    /* gauge */
         atomic_uint_fast64_t bbb_polls;
         atomic_uint_fast64_t bbb_poll_errors;

@@ -125,6 +125,7 @@ int store_commit(Store *s);
 bool store_has_unflushed(const Store *s);
 /* Samples added since the last commit. */
 unsigned store_pending(const Store *s);
+
 /* Commits, and writes the aggregates now whatever the interval. Returns 0 or -errno as store_commit(). */
 int store_flush(Store *s);
 /* Sets how often the aggregates are written (0: with every commit), capped at STORE_AGG_INTERVAL_MAX_MS.

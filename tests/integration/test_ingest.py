@@ -481,6 +481,19 @@ class IngestProtocolTest(unittest.TestCase):
         self.assertEqual(self.d.query("SELECT count(DISTINCT time_ms) FROM samples JOIN agents ON "
                                       "agents.num = samples.agent WHERE agents.id = 'orderly'")[0][0], 5)
 
+    def test_lone_batch_reaches_the_trends(self):
+        """A backfill and then silence: the aggregates are written after the interval all the same, not
+        only with a later commit that may never come."""
+        c = WireClient(self.unix)
+        self.assertTrue(c.welcome("lone").accepted)
+        t = self.now - 5 * 86400 * 1000
+        c.send(batch([(i, t + i * 360000) for i in range(1, 1001)]))  # 1,000 samples over 4 days
+        c.wait_ack()
+        c.close()
+        harness.wait_until(lambda: self.d.query("SELECT count(*) FROM trends JOIN agents ON agents.num = "
+                                                "trends.agent WHERE agents.id = 'lone'")[0][0] >= 90,
+                           timeout=15, what="hourly trends of the lone batch")
+
     def test_batch_and_duplicates(self):
         c = WireClient(self.unix)
         self.assertTrue(c.welcome("batcher").accepted)
