@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from protowire import field_bytes, field_double, field_varint, frame  # noqa: E402
+from protowire import field_bytes, field_double, field_varint, frame, parse_fields, read_varint  # noqa: E402
 from test_ingest import WireClient, hello  # noqa: E402
 
 POLL_S = 60            # the BBB server's poll interval (config interval_s)
@@ -70,12 +70,23 @@ def limits_body(cpus, memory=4 << 30):
     return field_double(1, float(cpus)) + field_varint(2, max(1, int(cpus))) + field_varint(6, memory)
 
 
+def hello_frame(agent_id, virt=None):
+    """test_ingest's Hello (2 CPUs, 4 GiB, virt none, the clock now), with virt (a Virt number) set: a
+    field given again wins, as protobuf says."""
+    h = hello(agent_id, clock_ms=int(time.time() * 1000))
+    if virt is None:
+        return h
+    _, i = read_varint(h, 0)
+    body = parse_fields(h[i:])[1][0]
+    return frame(1, body + field_varint(6, virt))
+
+
 class Feeder:
     """One agent's connection and counters."""
 
-    def __init__(self, uri, agent_id, seed, cpus=2, memory=4 << 30):
+    def __init__(self, uri, agent_id, seed, cpus=2, memory=4 << 30, virt=None):
         self.c = WireClient(uri, timeout=30)
-        self.c.send(hello(agent_id, clock_ms=int(time.time() * 1000)))  # limits: 2 CPUs, 4 GiB
+        self.c.send(hello_frame(agent_id, virt))
         m = self.c.expect("welcome")
         assert m.accepted, m.reason
         self.rng = random.Random(seed)
