@@ -1450,8 +1450,11 @@ static void curves_csv_rows(FILE *f, const QueryAgent *a, const CapacityCurves *
                                                       e ? e->slope_hi : NAN, e ? e->capacity.lo : NAN,
                                                       e ? e->capacity.hi : NAN },
                                     6);
-                        fprintf(f, ",%s,%s,%s\r\n", e && isfinite(e->capacity.users) ? (e->capacity.extrapolated ? "1" : "0") : "",
+                        fprintf(f, ",%s,%s,%s,", e && isfinite(e->capacity.users) ? (e->capacity.extrapolated ? "1" : "0") : "",
                                 fit_quality_to_string(fit ? fit->quality : FIT_NONE), metric_unit(metric));
+                        /* The agent's labels as the JSON object /api/v1/agents serves. */
+                        csv_field(f, isempty(a->labels) ? "{}" : a->labels);
+                        fputs("\r\n", f);
                 }
         }
 }
@@ -1459,7 +1462,7 @@ static void curves_csv_rows(FILE *f, const QueryAgent *a, const CapacityCurves *
 #define CURVES_CSV_HEADER                                                                                    \
         "agent,virt,metric,users,samples,mean,p95,max,fit_intercept,fit_slope,fit_r2,capacity_threshold,"    \
         "capacity_users,stddev,epoch,effective_cpus,memory_limit_bytes,fit_slope_ci95_lo,fit_slope_ci95_hi," \
-        "capacity_ci95_lo,capacity_ci95_hi,capacity_extrapolated,fit_quality,unit\r\n"
+        "capacity_ci95_lo,capacity_ci95_hi,capacity_extrapolated,fit_quality,unit,labels\r\n"
 
 static int route_curves(Query *q, const ApiRequest *req, ApiResponse *ret)
 {

@@ -217,10 +217,11 @@ class Api(unittest.TestCase):
                                                "capacity_users", "stddev", "epoch", "effective_cpus",
                                                "memory_limit_bytes", "fit_slope_ci95_lo", "fit_slope_ci95_hi",
                                                "capacity_ci95_lo", "capacity_ci95_hi", "capacity_extrapolated",
-                                               "fit_quality", "unit"])
+                                               "fit_quality", "unit", "labels"])
         self.assertEqual(len(lines), 1 + 2 * fill_db.USERS_LEVELS)
         first = lines[1].split(",")
         self.assertEqual(first[:4], ["agent-000", "lxc", "working_set_bytes", "0"])
+        self.assertEqual(first[-1], "{}")  # no labels: the empty object
         self.assertEqual(lines[1 + fill_db.USERS_LEVELS].split(",")[:2], ["agent-002", "openvz"])
 
     def test_bbb(self):

@@ -2,12 +2,14 @@
 """Agent labels and CPU steal through the real ingest path.
 
 Labels: a real `seatmeter-agent run --label ...` (over a fixture tree) reaches the daemon, which stores
-them (agents.labels) and serves them in /api/v1/agents; a Hello with a bad or a doubled label key, or
+them (agents.labels) and serves them in /api/v1/agents and the curves (JSON, and a CSV column); a Hello with a bad or a doubled label key, or
 more than 16 labels, is refused with the reason, and nothing of it is stored.
 
 Steal: samples whose cpu_steal_usec grows by a known amount (sent by hand) give steal_ratio = steal
 seconds per second / effective CPUs in /latest and in the series, and leave cpu_ratio alone."""
 
+import csv
+import io
 import json
 import os
 import sys
@@ -66,6 +68,14 @@ class LabelsSteal(unittest.TestCase):
         self.assertEqual(json.loads(stored), a["labels"])
         one = self.daemon.get_json("/api/v1/agents/vm-fra1")
         self.assertEqual(one["labels"], a["labels"])
+        # The curves carry them too, as JSON and as a CSV column (an agent without points is one row).
+        curves = self.daemon.get_json("/api/v1/curves?agent=vm-fra1")
+        self.assertEqual(curves["agents"][0]["labels"], a["labels"])
+        status, _, body = self.daemon.http("/api/v1/curves?agent=vm-fra1&format=csv")
+        self.assertEqual(status, 200)
+        table = list(csv.reader(io.StringIO(body.decode())))
+        self.assertEqual(len(table), 2)
+        self.assertEqual(json.loads(dict(zip(table[0], table[1]))["labels"]), a["labels"])
 
     def test_bad_labels_refused(self):
         cases = [
