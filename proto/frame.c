@@ -75,7 +75,9 @@ static int frame_unpack(const uint8_t *body, size_t size, Seatmeter__Frame **ret
         f = seatmeter__frame__unpack(NULL, size, body);
         if (!f)
                 return -EBADMSG;
-        if (f->msg_case == SEATMETER__FRAME__MSG__NOT_SET) {
+        /* C strings end at the first NUL: "agA\0x" would be read as "agA". What packs back to another
+         * size was not read as sent (an embedded NUL, a field given twice, a padded varint): refused. */
+        if (f->msg_case == SEATMETER__FRAME__MSG__NOT_SET || seatmeter__frame__get_packed_size(f) != size) {
                 seatmeter__frame__free_unpacked(f, NULL);
                 return -EBADMSG;
         }

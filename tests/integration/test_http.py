@@ -485,6 +485,46 @@ class Token(unittest.TestCase):
         self.assertIn("token", p.output())
 
 
+class HostileRequests(unittest.TestCase):
+    """Requests that must not be read as something else: a NUL in the path or a parameter, blanks
+    around a number, two Authorization headers."""
+    TOKEN = "s3cret-token-for-tests"
+
+    def raw(self, d, request):
+        with socket.create_connection((d.http_host, d.http_port), timeout=10) as s:
+            s.sendall(request.encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return int(data.split(b" ", 2)[1])
+
+    def test_hostile_requests(self):
+        wd = harness.tempdir(self)
+        db, _ = make_db(wd, agents=1, seconds=600)
+        tf = os.path.join(wd, "token")
+        with open(tf, "w") as f:
+            f.write(self.TOKEN + "\n")
+        os.chmod(tf, 0o600)
+        d = harness.Daemon(wd, db=db, config=f"[daemon]\nhttp_token_file = {tf}\n")
+        self.addCleanup(d.stop)
+        auth = f"Authorization: Bearer {self.TOKEN}\r\n"
+        get = "GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}\r\n"
+        self.assertEqual(self.raw(d, get.format("/api/v1/agents/agent-000/latest", auth)), 200)
+        self.assertNotEqual(self.raw(d, get.format("/api/v1/agents/agent-000%00x/latest", auth)), 200)
+        self.assertNotEqual(self.raw(d, get.format("/healthz%00x", "")), 200)
+        path = "/api/v1/agents/agent-000/series?from={}&to=" + str(int(time.time() * 1000)) + "&step=raw&limit=5"
+        frm = str(int(time.time() * 1000) - 86400 * 1000)
+        self.assertEqual(self.raw(d, get.format(path.format(frm), auth)), 200)
+        self.assertEqual(self.raw(d, get.format(path.format("%20" + frm), auth)), 400)
+        self.assertEqual(self.raw(d, get.format(path.format(frm + "%00"), auth)), 400)
+        wrong = "Authorization: Bearer wrong\r\n"
+        for headers in (auth + wrong, wrong + auth, auth + auth):
+            self.assertEqual(self.raw(d, get.format("/api/v1/agents", headers)), 400, headers)
+
+
 class Tls(unittest.TestCase):
     def test_https(self):
         openssl = shutil.which("openssl")

@@ -481,6 +481,17 @@ class IngestProtocolTest(unittest.TestCase):
         self.assertEqual(self.d.query("SELECT count(DISTINCT time_ms) FROM samples JOIN agents ON "
                                       "agents.num = samples.agent WHERE agents.id = 'orderly'")[0][0], 5)
 
+    def test_embedded_nul_refused(self):
+        """An id or name with a NUL inside is refused, not read as the part before it."""
+        self.refused(self.unix, hello("agA\x00x"), "malformed frame")
+        c = WireClient(self.unix)
+        self.assertTrue(c.welcome("agB").accepted)
+        nd = field_bytes(1, "eth0\x00evil") + field_varint(2, 1)
+        c.send(frame(2, field_varint(1, 1) + field_varint(2, self.now) + field_bytes(40, nd)))
+        self.assertTrue(c.wait_closed(), "a sample with a NUL in a name was not refused")
+        self.assertEqual(agent_rows(self.d, "agA"), 0)
+        self.assertEqual(count_samples(self.d, "agB"), 0)
+
     def test_lone_batch_reaches_the_trends(self):
         """A backfill and then silence: the aggregates are written after the interval all the same, not
         only with a later commit that may never come."""
