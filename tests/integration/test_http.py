@@ -254,22 +254,35 @@ class Api(unittest.TestCase):
         self.assertEqual(flat["time_ms"], self.info["end_ms"])
 
     def test_zabbix_template_matches_api(self):
-        """Every JSONPath of the shipped Zabbix template names a field the API serves."""
+        """Every JSONPath of the shipped Zabbix template names a field its master item's route serves, every
+        URL answers, and every LLD macro is served by its discovery."""
         import re
         path = os.path.join(harness.SOURCE_ROOT, "contrib", "zabbix", "seatmeter_by_http.yaml")
         with open(path) as f:
             text = f.read()
         self.assertIn("version: '6.0'", text)
-        flat = self.d.get_json("/api/v1/zabbix/agents/agent-000")
-        fields = set(re.findall(r"- \$\.(\w+)", text)) - {"status"}
-        self.assertGreater(len(fields), 10)
-        self.assertEqual(fields - set(flat), set())
-        for url in re.findall(r"url: '\{\$SEATMETER\.URL\}([^']*)'", text):
-            url = url.replace("{#AGENT}", "agent-000")
+        agents = [a["{#AGENT}"] for a in self.d.get_json("/api/v1/zabbix/discovery")]
+        bbbs = [b["{#BBB}"] for b in self.d.get_json("/api/v1/zabbix/bbb")]
+        served = {"agent": set(), "bbb": set(), "daemon": set(self.d.get_json("/api/v1/zabbix/daemon"))}
+        for a in agents:
+            served["agent"] |= set(self.d.get_json(f"/api/v1/zabbix/agents/{a}"))
+        for b in bbbs:
+            served["bbb"] |= set(self.d.get_json(f"/api/v1/zabbix/bbb/{b}"))
+        # A dependent item's JSONPath, then its master's key (seatmeter.<route>.get...).
+        pairs = re.findall(r"- \$\.(\w+)(?:(?!master_item).)*?master_item:\s*key: '?seatmeter\.(\w+)\.get", text,
+                           re.S)
+        self.assertGreater(len(pairs), 40)
+        for field, route in pairs:
+            self.assertIn(field, served[route], f"{route}: {field}")
+        urls = re.findall(r"url: '\{\$SEATMETER\.URL\}([^']*)'", text)
+        self.assertEqual(len(urls), 5)
+        for url in urls:
+            url = url.replace("{#AGENT}", agents[0]).replace("{#BBB}", bbbs[0])
             self.assertEqual(self.d.http(url)[0], 200, url)
-        disc = self.d.get_json("/api/v1/zabbix/discovery")
+        disc = self.d.get_json("/api/v1/zabbix/discovery")[0]
+        disc.update(self.d.get_json("/api/v1/zabbix/bbb")[0])
         for macro in re.findall(r"\{#[A-Z]+\}", text):
-            self.assertIn(macro, disc[0])
+            self.assertIn(macro, disc)
 
     def test_metrics(self):
         h, body = self.get("/metrics")
