@@ -449,17 +449,22 @@ class SeriesCache(unittest.TestCase):
             d.stop()
 
 
+def token_daemon(test, token):
+    """A daemon over a small database that wants token for its API."""
+    wd = harness.tempdir(test)
+    db, _ = make_db(wd, agents=1, seconds=600)
+    tf = os.path.join(wd, "token")
+    with open(tf, "w") as f:
+        f.write(token + "\n")
+    os.chmod(tf, 0o600)
+    return harness.Daemon(wd, db=db, config=f"[daemon]\nhttp_token_file = {tf}\n")
+
+
 class Token(unittest.TestCase):
     TOKEN = "s3cret-token-for-tests"
 
     def test_token(self):
-        wd = harness.tempdir(self)
-        db, _ = make_db(wd, agents=1, seconds=600)
-        tf = os.path.join(wd, "token")
-        with open(tf, "w") as f:
-            f.write(self.TOKEN + "\n")
-        os.chmod(tf, 0o600)
-        d = harness.Daemon(wd, db=db, config=f"[daemon]\nhttp_token_file = {tf}\n")
+        d = token_daemon(self, self.TOKEN)
         try:
             for path in ("/api/v1/agents", "/metrics", "/api/v1/agents/agent-000/latest", "/api/v1/curves"):
                 status, h, body = d.http(path)
@@ -515,13 +520,7 @@ class HostileRequests(unittest.TestCase):
         return int(data.split(b" ", 2)[1])
 
     def test_hostile_requests(self):
-        wd = harness.tempdir(self)
-        db, _ = make_db(wd, agents=1, seconds=600)
-        tf = os.path.join(wd, "token")
-        with open(tf, "w") as f:
-            f.write(self.TOKEN + "\n")
-        os.chmod(tf, 0o600)
-        d = harness.Daemon(wd, db=db, config=f"[daemon]\nhttp_token_file = {tf}\n")
+        d = token_daemon(self, self.TOKEN)
         self.addCleanup(d.stop)
         auth = f"Authorization: Bearer {self.TOKEN}\r\n"
         get = "GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}\r\n"
