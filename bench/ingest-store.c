@@ -17,7 +17,9 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include "daemon/capacity.h"
 #include "daemon/curve.h"
+#include "daemon/query.h"
 #include "daemon/store.h"
 #include "log.h"
 #include "schema-files.h"
@@ -156,7 +158,10 @@ static int run_store(const Gen *g, const char *path, uint64_t n, double *ret_rat
         start = now_usec(CLOCK_MONOTONIC);
         for (uint64_t i = 0; i < n; i++) {
                 gen_sample(g, i, &gs);
-                r = store_add_sample(s, g->ids[gs.agent], &gs.s, gs.users);
+                /* A mix that moves with the count: a third with a microphone, a webcam per ten. */
+                r = store_add_sample_counts(s, g->ids[gs.agent], &gs.s,
+                                            &(const StoreCounts){ .users = gs.users, .listeners = gs.users - gs.users / 3,
+                                                                  .voice = gs.users / 3, .video = gs.users / 10 });
                 if (r != 1)
                         return log_error_errno(r < 0 ? r : EEXIST, "Sample %llu not stored: %m",
                                                (unsigned long long)i);
@@ -241,39 +246,48 @@ static int run_raw(const Gen *g, const char *path, uint64_t n, double *ret_rate)
         return 0;
 }
 
-/* What GET /api/v1/curves costs for one agent and metric: read its rows, parse the histograms, fit. */
-static int curve_query(sqlite3 *db, CurveFit *ret_fit, size_t *ret_points, uint64_t *ret_n)
+/* What GET /api/v1/curves and /api/v1/model cost for one agent and metric over the whole history:
+ * the HTTP side's own code (query.c, capacity.c), on a read-only connection. */
+static int curve_query(Query *q, const QueryAgent *a, CapacityCurves *ret_curves, CapacityModels *ret_models)
 {
-        sqlite3_stmt *st = NULL;
-        CurveAgg aggs[512];
-        size_t n = 0;
-        int rc, r = 0;
+        CapacityThresholds t = { NAN, NAN, NAN, NAN };
+        int r;
 
-        SQLITE_CHECK(sqlite3_prepare_v2(db,
-                                        "SELECT users, n, sum, sumsq, max, hist FROM curves WHERE agent = "
-                                        "(SELECT num FROM agents WHERE id = 'long') AND metric = 0 ORDER BY users",
-                                        -1, &st, NULL));
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < ELEMENTSOF(aggs)) {
-                double mean, p95;
-
-                r = curve_agg_from_row(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
-                                       sqlite3_column_double(st, 2), sqlite3_column_double(st, 3),
-                                       sqlite3_column_double(st, 4), sqlite3_column_blob(st, 5),
-                                       (size_t)sqlite3_column_bytes(st, 5), &aggs[n]);
-                if (r < 0)
-                        break;
-                curve_point_stats(&aggs[n], &mean, NULL, &p95);
-                n++;
-        }
-        sqlite3_finalize(st);
-        if (r >= 0) {
-                curve_fit(aggs, n, ret_fit);
-                *ret_points = n;
-                *ret_n = ret_fit->n;
-        }
-        for (size_t i = 0; i < n; i++)
-                curve_agg_done(&aggs[i]);
+        capacity_thresholds_merge(&t, NULL);
+        r = query_begin(q);
+        if (r < 0)
+                return r;
+        r = capacity_curves_load(q, a, CURVE_CPU_RATIO, 0, INT64_MAX / 2, &t, NAN, ret_curves);
+        if (r >= 0 && ret_models)
+                r = capacity_models_load(q, a, CURVE_CPU_RATIO, 0, INT64_MAX / 2, NULL, &t, NAN, ret_models);
+        query_end(q);
         return r;
+}
+
+/* Copies the hourly aggregates stored from first_hour_ms on (block_days of them) back in time until they
+ * cover days: what a longer history of the same load would hold (a query reads only these rows). */
+static int extend_aggregates(const char *path, int64_t first_hour_ms, unsigned block_days, unsigned days)
+{
+        sqlite3 *db = NULL;
+        char sql[768];
+
+        SQLITE_CHECK(sqlite3_open(path, &db));
+        SQLITE_CHECK(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL));
+        /* The stored hours span block_days and a bit: shift by whole spans, so the copies never overlap. */
+        for (unsigned k = 1; (uint64_t)k * block_days < days; k++) {
+                long long shift = (long long)k * ((long long)block_days * 86400000LL + 2 * 3600000LL);
+
+                (void)snprintf(sql, sizeof(sql),
+                               "INSERT INTO curves SELECT agent, metric, hour_ms - %lld, epoch, users, n, sum, sumsq,"
+                               " max, hist FROM curves WHERE hour_ms >= %lld;"
+                               "INSERT INTO curve_mix SELECT agent, metric, hour_ms - %lld, epoch, users, listeners,"
+                               " voice, video, n, sum, sumsq FROM curve_mix WHERE hour_ms >= %lld",
+                               shift, (long long)first_hour_ms, shift, (long long)first_hour_ms);
+                SQLITE_CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL));
+        }
+        SQLITE_CHECK(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL));
+        sqlite3_close(db);
+        return 0;
 }
 
 static int run_curve_history(const char *dir)
@@ -281,44 +295,95 @@ static int run_curve_history(const char *dir)
         char path[BENCH_DIR_MAX + 64];
         Gen g = { .agents = 1 };
         char ids[1][BENCH_ID_MAX] = { "long" };
-        uint64_t n = (uint64_t)arg_curve_days * 86400, start;
-        double rate, best = INFINITY, total = 0;
-        sqlite3 *db = NULL;
-        CurveFit fit = { 0 };
-        size_t points = 0;
-        uint64_t samples = 0;
-        const int RUNS = 50;
+        unsigned stored_days = MIN(arg_curve_days, 30u);
+        uint64_t n = (uint64_t)stored_days * 86400, start;
+        double rate, best[2] = { INFINITY, INFINITY }, total[2] = { 0, 0 };
+        _cleanup_(query_freep) Query *q = NULL;
+        CapacityCurves c = { 0 };
+        CapacityModels m = { 0 };
+        QueryAgent a;
+        int64_t rows = 0;
+        const int RUNS = 20;
         int r;
 
         g.ids = ids;
-        g.t0 = now_ms() - (int64_t)arg_curve_days * 86400 * 1000 - 3600 * 1000;
+        g.t0 = now_ms() - (int64_t)stored_days * 86400 * 1000 - 3600 * 1000;
         (void)snprintf(path, sizeof(path), "%s/curve.sqlite", dir);
         r = run_store(&g, path, n, &rate);
         if (r < 0)
                 return r;
-        printf("curve history: %u days of one agent at 1 s = %llu samples stored at %.0f samples/s\n",
-               arg_curve_days, (unsigned long long)n, rate);
-
-        SQLITE_CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL));
-        for (int i = 0; i < RUNS; i++) {
-                double t;
-
-                start = now_usec(CLOCK_MONOTONIC);
-                r = curve_query(db, &fit, &points, &samples);
-                t = elapsed_s(start) * 1000;
+        printf("curve history: %u days of one agent at 1 s = %llu samples stored at %.0f samples/s\n", stored_days,
+               (unsigned long long)n, rate);
+        if (arg_curve_days > stored_days) {
+                r = extend_aggregates(path, g.t0 - g.t0 % (3600 * 1000), stored_days, arg_curve_days);
                 if (r < 0)
-                        break;
-                best = MIN(best, t);
-                total += t;
+                        return r;
+                printf("  aggregates copied forward to cover %u days (the query reads only those rows)\n",
+                       arg_curve_days);
         }
-        sqlite3_close(db);
+
+        r = query_open(path, &q);
+        if (r < 0)
+                return log_error_errno(r, "Cannot open '%s': %m", path);
+        r = query_agent_find(q, "long", &a);
+        if (r <= 0)
+                return log_error_errno(r < 0 ? r : ENOENT, "Agent not found: %m");
+        for (int i = 0; i < RUNS && r >= 0; i++)
+                for (int k = 0; k < 2 && r >= 0; k++) {
+                        double t;
+
+                        if (k == 0)
+                                capacity_curves_done(&c);
+                        else
+                                capacity_models_done(&m);
+                        start = now_usec(CLOCK_MONOTONIC);
+                        if (k == 0)
+                                r = curve_query(q, &a, &c, NULL);
+                        else {
+                                CapacityThresholds th = { NAN, NAN, NAN, NAN };
+
+                                capacity_thresholds_merge(&th, NULL);
+                                r = query_begin(q);
+                                if (r >= 0)
+                                        r = capacity_models_load(q, &a, CURVE_CPU_RATIO, 0, INT64_MAX / 2, NULL, &th,
+                                                                 NAN, &m);
+                                query_end(q);
+                        }
+                        t = elapsed_s(start) * 1000;
+                        best[k] = MIN(best[k], t);
+                        total[k] += t;
+                }
         if (r < 0)
                 return log_error_errno(r, "Curve query failed: %m");
-        printf("curve query (cpu_ratio, %zu participant counts over %llu samples; fit %.5f + %.5f/user, R^2 %.4f,\n"
-               "  capacity at 0.8: %.1f participants; expected 0.00125 + 0.00250/user, 319.5):\n"
-               "  mean %.3f ms, best %.3f ms over %d runs (target < 10 ms)\n",
-               points, (unsigned long long)samples, fit.intercept, fit.slope, fit.r2, curve_capacity(&fit, 0.8),
-               total / RUNS, best, RUNS);
+        {
+                sqlite3 *db = NULL;
+                sqlite3_stmt *st = NULL;
+
+                SQLITE_CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL));
+                SQLITE_CHECK(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM curves WHERE metric = 0) +"
+                                                    " (SELECT count(*) FROM curve_mix WHERE metric = 0)", -1, &st, NULL));
+                if (sqlite3_step(st) == SQLITE_ROW)
+                        rows = sqlite3_column_int64(st, 0);
+                sqlite3_finalize(st);
+                sqlite3_close(db);
+        }
+        {
+                const CapacityCurve *e = capacity_curves_newest(&c);
+                const CapacityModel *me = m.n > 0 ? &m.epochs[m.n - 1] : NULL;
+
+                printf("%u days: %lld aggregate rows of cpu_ratio (curves + curve_mix)\n"
+                       "  curve query: %zu participant counts over %llu samples, fit %.5f + %.5f/user, capacity at 0.8:"
+                       " %.1f [%.1f, %.1f]\n    mean %.2f ms, best %.2f ms over %d runs\n"
+                       "  model query: %zu mixes, %.5f + %.5f/listener + %.5f/voice + %.5f/video\n"
+                       "    mean %.2f ms, best %.2f ms over %d runs\n",
+                       arg_curve_days, (long long)rows, e ? e->n_levels : 0,
+                       e ? (unsigned long long)e->fit.samples : 0ULL, e ? e->fit.beta[0] : NAN, e ? e->fit.beta[1] : NAN,
+                       e ? e->capacity.users : NAN, e ? e->capacity.lo : NAN, e ? e->capacity.hi : NAN, total[0] / RUNS,
+                       best[0], RUNS, me ? me->n_levels : 0, me ? me->fit.beta[0] : NAN, me ? me->fit.beta[1] : NAN,
+                       me ? me->fit.beta[2] : NAN, me ? me->fit.beta[3] : NAN, total[1] / RUNS, best[1], RUNS);
+        }
+        capacity_curves_done(&c);
+        capacity_models_done(&m);
         return 0;
 }
 

@@ -1718,6 +1718,7 @@ static json_t *report_agent_to_json(const ReportData *d, const PlanArgs *p)
         if (!o || json_set(o, "agent", json_string(d->agent.id)) < 0 ||
             json_set(o, "virt", json_text(d->agent.virt)) < 0 ||
             json_set(o, "hostname", json_text(d->agent.hostname)) < 0 ||
+            json_set(o, "labels", agent_labels_to_json(&d->agent)) < 0 ||
             json_set(o, "window", window_to_json(p)) < 0 || json_set(o, "resources", res) < 0)
                 return NULL;
         for (unsigned r = 0; r < _CAPACITY_RESOURCE_MAX; r++) {
@@ -1742,7 +1743,7 @@ static json_t *report_agent_to_json(const ReportData *d, const PlanArgs *p)
 /* One row per agent (its newest epoch in the window), units in every column name. */
 static void report_csv_header(FILE *f)
 {
-        fputs("agent,virt,hostname,status,epoch,effective_cpus,memory_limit_bytes,window_from_ms,window_to_ms,"
+        fputs("agent,virt,hostname,labels,status,epoch,effective_cpus,memory_limit_bytes,window_from_ms,window_to_ms,"
               "binding_resource,binding_capacity_users,binding_capacity_ci95_lo_users,binding_capacity_ci95_hi_users",
               f);
         for (unsigned r = 0; r < _CAPACITY_RESOURCE_MAX; r++) {
@@ -1772,6 +1773,8 @@ static void report_csv_row(FILE *f, const ReportData *d, const PlanArgs *p)
         csv_field(f, d->agent.virt);
         fputc(',', f);
         csv_field(f, d->agent.hostname);
+        fputc(',', f);
+        csv_field(f, d->agent.labels[0] ? d->agent.labels : "{}");
         fprintf(f, ",%s,", any ? "ok" : "no_points");
         if (cpu)
                 fprintf(f, "%lld", (long long)cpu->limits.epoch);

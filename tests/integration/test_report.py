@@ -94,7 +94,7 @@ class Report(unittest.TestCase):
         self.assertIn("cpu_sample_stddev_share", head)
         self.assertIn("binding_capacity_users", head)
         # every numeric column says its unit (or is a count, a flag or a name)
-        unitless = {"agent", "virt", "hostname", "status", "epoch", "effective_cpus", "binding_resource"}
+        unitless = {"agent", "virt", "hostname", "labels", "status", "epoch", "effective_cpus", "binding_resource"}
         for h in head:
             if h in unitless or h.endswith(("_r2", "_levels", "_samples", "_quality", "_extrapolated")):
                 continue
@@ -102,6 +102,7 @@ class Report(unittest.TestCase):
         rows = [dict(zip(head, r)) for r in table[1:]]
         self.assertEqual([r["agent"] for r in rows], ["bbb-lxc", "bbb-kvm", "idle"])
         self.assertEqual(rows[2]["status"], "no_points")
+        self.assertEqual(rows[0]["labels"], "{}")
         self.assertEqual(rows[2]["cpu_per_user_share"], "")
         self.assertEqual(rows[0]["binding_resource"], "cpu")
         self.assertGreater(float(rows[0]["cpu_sample_stddev_share"]), 0)

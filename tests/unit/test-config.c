@@ -2,6 +2,7 @@
  * config_finish() and the redacted dump. */
 
 #include <fcntl.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -168,6 +169,16 @@ static void test_errors(void **state)
                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n"
                 "bbb = \n",
                 "[daemon]\nthis line has no equals sign\n",
+                "[capacity]\ncpu_threshold = 0\n",
+                "[capacity]\ncpu_threshold = -0.5\n",
+                "[capacity]\nmemory_threshold = nan\n",
+                "[capacity]\nlink_mbps = 1e99\n",
+                "[capacity]\nbogus = 1\n",
+                "[agent a]\nnet_threshold = lots\n",
+                "[experiment e]\nstart = yesterday\n",
+                "[experiment e]\nstart = 2026-13-05T08:00:00Z\n",
+                "[experiment e]\nend = 2026-12-05T08:00:00\n",
+                "[experiment bad name]\nstart = 1\n",
                 "key_before_section = 1\n",
         };
 
@@ -399,6 +410,47 @@ static int teardown(void **state)
         return system(cmd) == 0 ? 0 : -1;
 }
 
+/* [capacity], capacity keys of [agent], [experiment NAME]: parsed, checked, inherited, dumped. */
+static void test_capacity_experiments(void **state)
+{
+        _cleanup_(config_freep) Config *c = NULL, *d = NULL, *e = NULL;
+        _cleanup_free_ char *dump = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        assert_int_equal(config_new_defaults(&c), 0);
+        assert_true(isnan(c->capacity.cpu) && isnan(c->capacity.link_mbps));
+        c = config_free(c);
+
+        assert_int_equal(load_text("[capacity]\ncpu_threshold = 0.7\nlink_mbps = 1000\n"
+                                   "[agent a]\nmemory_threshold = 0.9\n[agent b]\nbbb =\n"
+                                   "[experiment load1]\nstart = 2025-12-05T08:00:00Z\nend = 1764925200000\n",
+                                   &c),
+                         0);
+        assert_int_equal(config_finish(c), 0);
+        assert_true(c->capacity.cpu == 0.7 && c->capacity.link_mbps == 1000 && isnan(c->capacity.memory));
+        assert_true(config_find_agent(c, "a")->capacity.memory == 0.9);
+        assert_true(isnan(config_find_agent(c, "a")->capacity.cpu));
+        assert_true(isnan(config_find_agent(c, "b")->capacity.memory));
+        assert_int_equal(c->n_experiments, 1);
+        assert_string_equal(c->experiments[0].name, "load1");
+        assert_int_equal(c->experiments[0].start_ms, 1764921600000LL);
+        assert_int_equal(c->experiments[0].end_ms, 1764925200000LL);
+
+        f = open_memstream(&dump, &size);
+        assert_non_null(f);
+        config_dump(c, f);
+        fclose(f);
+        assert_non_null(strstr(dump, "[capacity]\ncpu_threshold = 0.7\n"));
+        assert_non_null(strstr(dump, "[experiment load1]\nstart = 1764921600000\nend = 1764925200000\n"));
+
+        /* An experiment needs both ends, in order. */
+        assert_int_equal(load_text("[experiment x]\nstart = 5\n", &d), 0);
+        assert_int_equal(config_finish(d), -EINVAL);
+        assert_int_equal(load_text("[experiment x]\nstart = 5\nend = 5\n", &e), 0);
+        assert_int_equal(config_finish(e), -EINVAL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -407,7 +459,7 @@ int main(void)
                 cmocka_unit_test(test_missing_file), cmocka_unit_test(test_finish_errors),
                 cmocka_unit_test(test_command_line), cmocka_unit_test(test_listen_uri),
                 cmocka_unit_test(test_names),        cmocka_unit_test(test_checksum_names),
-                cmocka_unit_test(test_dump_redacts),
+                cmocka_unit_test(test_dump_redacts), cmocka_unit_test(test_capacity_experiments),
         };
 
         log_set_max_level(getenv("SEATMETER_TEST_VERBOSE") ? LOG_DEBUG : LOG_CRIT);
