@@ -71,14 +71,16 @@ def limits_body(cpus, memory=4 << 30):
 
 
 def hello_frame(agent_id, virt=None):
-    """test_ingest's Hello (2 CPUs, 4 GiB, virt none, the clock now), with virt (a Virt number) set: a
-    field given again wins, as protobuf says."""
+    """test_ingest's Hello (2 CPUs, 4 GiB, virt none, the clock now), with virt (a Virt number) in place of
+    its VIRT_NONE (the daemon refuses a field given twice)."""
     h = hello(agent_id, clock_ms=int(time.time() * 1000))
     if virt is None:
         return h
     _, i = read_varint(h, 0)
     body = parse_fields(h[i:])[1][0]
-    return frame(1, body + field_varint(6, virt))
+    none = field_varint(6, 1)
+    assert body.count(none) == 1
+    return frame(1, body.replace(none, field_varint(6, virt)))
 
 
 class Feeder:
