@@ -13,6 +13,7 @@ import os
 import pwd
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -286,7 +287,12 @@ class Lab:
 
     def stop(self):
         for p in reversed(self.children):
+            pgid = p.proc.pid
             p.stop(timeout=20)
+            try:  # php -S workers, zabbix_server's children: each child has its own process group
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.children = []
         if self.pg_started:
             subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(self.bindir, "pg_ctl"), "-D",
