@@ -192,7 +192,8 @@ class InstallTest(unittest.TestCase):
     def test_conf_page_matches_key_table(self):
         """seatmeterd.conf(5) lists every key of daemon/config.c with its default and bounds."""
         page = roff_text(self.lay.d(os.path.join(self.lay.mandir, "man5", "seatmeterd.conf.5")))
-        sections = {"daemon": ".SH [daemon]", "bbb": ".SH [bbb NAME]", "agent": ".SH [agent NAME]"}
+        sections = {"daemon": ".SH [daemon]", "bbb": ".SH [bbb NAME]", "agent": ".SH [agent NAME]",
+                    "capacity": ".SH [capacity]", "experiment": ".SH [experiment NAME]"}
         for sec, name, typ, dflt, lo, hi in daemon_keys():
             start = page.find(sections[sec])
             self.assertGreaterEqual(start, 0, f"no section {sections[sec]}")
