@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -32,6 +33,16 @@ CGROUP_V1_BASE = "/sys/fs/cgroup"
 CGROUP_V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory")
 
 _children = []
+
+
+def vsock_available():
+    """Whether this kernel can bind a vsock socket (a transport is loaded)."""
+    try:
+        with socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM) as s:
+            s.bind((socket.VMADDR_CID_ANY, socket.VMADDR_PORT_ANY))
+        return True
+    except (OSError, AttributeError):
+        return False
 
 
 def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):

@@ -42,21 +42,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def vsock_available():
-    try:
-        with socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM) as s:
-            s.bind((socket.VMADDR_CID_ANY, socket.VMADDR_PORT_ANY))
-        return True
-    except (OSError, AttributeError):
-        return False
-
-
 class GuestDoc(unittest.TestCase):
     def setUp(self):
         self.t = harness.tempdir(self)
         self.etc = os.path.join(self.t, "etc", "seatmeter")
         self.port = free_port()
-        self.vsock = vsock_available()
+        self.vsock = harness.vsock_available()
         self.vsock_port = 20000 + os.getpid() % 40000  # not the documented 8482, which a real host may use
         self.hash = None
 
