@@ -20,6 +20,7 @@
 
 #include "config-build.h"
 #include "convert.h"
+#include "id.h"
 #include "link.h"
 #include "log.h"
 #include "proto/frame.h"
@@ -33,7 +34,7 @@
 #define RUN_INTERVAL_MIN_MS 10
 #define RUN_INTERVAL_MAX_MS (3600 * 1000)
 #define RUN_CONNECT_DEFAULT "unix:/run/seatmeter/ingest.sock"
-#define RUN_ID_MAX 64      /* [A-Za-z0-9._-]{1,64}, as the daemon wants it */
+#define RUN_ID_MAX ID_MAX
 #define RUN_TOKEN_MAX 1024 /* a token file larger than this is refused */
 #define RUN_PATH_MAX 4096  /* --spool, --root, --token-file, --config */
 #define RUN_HOSTNAME_MAX 256
@@ -214,14 +215,6 @@ static int load_config_file(const char *path, RunConfig *c)
         if (r > 0)
                 return log_error_errno(EINVAL, "%s:%d: syntax error.", path, r);
         return 0;
-}
-
-static bool id_valid(const char *id)
-{
-        size_t n = strlen(id);
-
-        return n >= 1 && n <= RUN_ID_MAX &&
-               strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
 static void help(void)
@@ -953,7 +946,7 @@ static int setup(Run *run, int argc, char **argv)
                 if (!run->cfg.id)
                         return log_oom();
         }
-        if (!id_valid(run->cfg.id)) {
+        if (!id_is_valid(run->cfg.id)) {
                 log_error("Invalid agent id '%s': 1 to %u of [A-Za-z0-9._-]; set --id.", run->cfg.id,
                           RUN_ID_MAX);
                 return -RUN_EXIT_USAGE;

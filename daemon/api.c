@@ -29,16 +29,6 @@
 
 static const char *const routes_prefix = "/api/v1/";
 
-bool api_name_is_valid(const char *s)
-{
-        size_t n;
-
-        if (isempty(s))
-                return false;
-        n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
-        return s[n] == 0 && n <= QUERY_ID_MAX;
-}
-
 bool api_handles(const char *path)
 {
         return streq(path, "/healthz") || streq(path, "/metrics") ||
@@ -463,7 +453,7 @@ static int find_agent(Query *q, const char *id, QueryAgent *ret_agent, ApiRespon
 {
         int r;
 
-        if (!api_name_is_valid(id))
+        if (!id_is_valid(id))
                 return failed(api_error(ret, 400, "invalid agent id"));
         r = query_agent_find(q, id, ret_agent);
         if (r < 0)
@@ -507,7 +497,7 @@ static int route_latest(Query *q, const ApiRequest *req, const char *id, ApiResp
 
         if (args_check(req, allowed, NULL, ret) < 0)
                 return 0;
-        if (req->live && api_name_is_valid(id)) {
+        if (req->live && id_is_valid(id)) {
                 int64_t num;
 
                 r = live_get(req->live, id, &num, &s, &has);
@@ -1121,7 +1111,7 @@ static int plan_args_parse(const ApiRequest *req, PlanArgs *ret, ApiResponse *re
 
                 if (arg_get(req, "from") || arg_get(req, "to"))
                         return failed(api_error(resp, 400, "give either experiment= or from=/to=, not both"));
-                if (!api_name_is_valid(v))
+                if (!id_is_valid(v))
                         return failed(api_error(resp, 400, "invalid experiment name"));
                 e = find_experiment(req, v);
                 if (!e)

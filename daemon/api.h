@@ -85,5 +85,3 @@ void api_series_plan(int64_t from_ms, int64_t to_ms, int64_t step_ms, uint64_t l
 #define API_DOUBLE_MAX 32
 size_t api_format_double(double v, char *buf);
 
-/* Whether s is a valid agent id or BBB server name: [A-Za-z0-9._-]{1,QUERY_ID_MAX}. */
-bool api_name_is_valid(const char *s);

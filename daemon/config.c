@@ -125,21 +125,6 @@ int checksum_algo_from_string(const char *s, ChecksumAlgo *ret)
         return -EINVAL;
 }
 
-bool config_name_is_valid(const char *s)
-{
-        size_t n;
-
-        if (!s)
-                return false;
-        n = strlen(s);
-        if (n < 1 || n > CONFIG_NAME_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!isascii((unsigned char)s[i]) || !(isalnum((unsigned char)s[i]) || strchr("._-", s[i])))
-                        return false;
-        return true;
-}
-
 int host_port_parse(const char *s, char *host, size_t hostsz, unsigned *ret_port)
 {
         const char *colon, *h;
@@ -391,7 +376,7 @@ static int config_key_set(const ConfigKey *k, void *base, Config *c, const char 
                 return 0;
 
         case TYPE_NAME:
-                if (!isempty(value) && !config_name_is_valid(value)) {
+                if (!isempty(value) && !id_is_valid(value)) {
                         *ret_why = "expected a name of [A-Za-z0-9._-]{1,64}";
                         return -EINVAL;
                 }
@@ -614,7 +599,7 @@ static int config_handler(void *user, const char *section, const char *key, cons
                 sec = section[0] == 'b' ? SECTION_BBB : section[0] == 'a' ? SECTION_AGENT : SECTION_EXPERIMENT;
                 name = section + strcspn(section, " \t");
                 name += strspn(name, " \t");
-                if (!config_name_is_valid(name)) {
+                if (!id_is_valid(name)) {
                         log_error("%s:%u: invalid name in section [%s]: expected [A-Za-z0-9._-]{1,64}.", ctx->path,
                                   ctx->line, section);
                         goto fail;

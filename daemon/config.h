@@ -4,10 +4,11 @@
  * helper. Read by every daemon module. */
 
 #include <limits.h>
+#include "id.h"
 #include "macro.h"
 
 #define CONFIG_LISTEN_MAX 8
-#define CONFIG_NAME_MAX 64     /* agent ids and BBB server names: [A-Za-z0-9._-]{1,64} */
+#define CONFIG_NAME_MAX ID_MAX
 #define CONFIG_URL_MAX 1024
 #define CONFIG_PATH_MAX 4096
 
@@ -106,8 +107,6 @@ const BbbConfig *config_find_bbb(const Config *c, const char *name);
 const char *checksum_algo_to_string(ChecksumAlgo a);
 int checksum_algo_from_string(const char *s, ChecksumAlgo *ret);
 
-/* Agent ids and BBB server names: [A-Za-z0-9._-]{1,CONFIG_NAME_MAX}. */
-bool config_name_is_valid(const char *s);
 
 #define CONFIG_AGENTS_MAX 4096
 #define CONFIG_BBB_MAX 256

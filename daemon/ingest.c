@@ -345,7 +345,7 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
                          h->has_protocol_version ? h->protocol_version : 0, FRAME_PROTOCOL_VERSION);
                 return conn_refuse(c, NULL, reason);
         }
-        if (!config_name_is_valid(h->agent_id))
+        if (!id_is_valid(h->agent_id))
                 return conn_refuse(c, NULL, "invalid agent id (expected [A-Za-z0-9._-]{1,64})");
         if (!hello_string_ok(h->token, INGEST_TOKEN_MAX) || !hello_string_ok(h->machine_id, sizeof c->machine_id - 1))
                 return conn_refuse(c, h->agent_id, "invalid Hello: token or machine_id too long");

@@ -12,11 +12,12 @@
 #include <math.h>
 
 #include "label.h"
+#include "id.h"
 #include "macro.h"
 
 typedef struct Query Query;
 
-#define QUERY_ID_MAX 64          /* agent ids and BBB names, as config.h's CONFIG_NAME_MAX */
+#define QUERY_ID_MAX ID_MAX
 #define QUERY_TEXT_MAX 255       /* hostnames, virt, cgroup paths, errors: longer values are cut */
 #define QUERY_NETDEV_NAME_MAX 31 /* interface names (IFNAMSIZ is 16; kept roomy) */
 

@@ -27,24 +27,6 @@ const char *store_virt_to_string(int virt)
         return virt_names[virt];
 }
 
-bool store_id_is_valid(const char *id)
-{
-        size_t n;
-
-        if (!id)
-                return false;
-        n = strlen(id);
-        if (n == 0 || n > STORE_ID_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = id[i];
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                      c == '_' || c == '-'))
-                        return false;
-        }
-        return true;
-}
-
 /* Valid UTF-8 of at most max bytes, without control characters: safe to store and to serve as JSON. */
 static bool text_is_valid(const char *s, size_t max)
 {

@@ -1170,9 +1170,9 @@ int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_ti
         assert(info);
 
         h = info->hello;
-        if (!store_id_is_valid(info->id) || !h || store_hello_check(h, NULL) < 0 ||
+        if (!id_is_valid(info->id) || !h || store_hello_check(h, NULL) < 0 ||
             (info->transport && strlen(info->transport) > STORE_SHORT_TEXT_MAX) ||
-            (info->bbb && !store_id_is_valid(info->bbb)))
+            (info->bbb && !id_is_valid(info->bbb)))
                 return -EINVAL;
         if (h->limits)
                 limits_copy(h->limits, &l);
@@ -1248,7 +1248,7 @@ int store_agent_disconnected(Store *s, const char *id, int64_t now)
         int r;
 
         assert(s);
-        if (!store_id_is_valid(id))
+        if (!id_is_valid(id))
                 return -EINVAL;
         st = s->stmt[STMT_AGENT_DISCONNECTED];
         sqlite3_bind_int64(st, 1, now > 0 ? now : now_ms());
@@ -1557,7 +1557,7 @@ int store_add_sample_counts(Store *s, const char *id, const Seatmeter__Sample *s
         assert(counts);
 
         users = counts->users;
-        if (!store_id_is_valid(id) || users < -1 || users > STORE_USERS_MAX)
+        if (!id_is_valid(id) || users < -1 || users > STORE_USERS_MAX)
                 return -EINVAL;
         r = store_sample_check(sample, now_ms(), NULL);
         if (r < 0)
@@ -1704,7 +1704,7 @@ static int store_recover_aggregates(Store *s)
                 const char *id = (const char *)sqlite3_column_text(st, 0);
                 Row row;
 
-                if (!id || !store_id_is_valid(id))
+                if (!id || !id_is_valid(id))
                         continue;
                 if (!a || !streq(a->id, id)) {
                         r = agent_get(s, id, &a);
@@ -2205,7 +2205,7 @@ int store_add_bbb_poll(Store *s, const StoreBbbPoll *p)
         assert(s);
         assert(p);
 
-        if (!store_id_is_valid(p->server) || p->time_ms <= 0)
+        if (!id_is_valid(p->server) || p->time_ms <= 0)
                 return -EINVAL;
         counts = (const int64_t[]){ p->meetings, p->participants, p->listeners, p->voice,
                                     p->video,    p->moderators,   p->breakouts };
@@ -2296,7 +2296,7 @@ int store_bbb_counts_at(Store *s, const char *server, int64_t time_ms, int64_t m
         int r, rc;
 
         assert(s);
-        if (!store_id_is_valid(server) || max_age_ms < 0)
+        if (!id_is_valid(server) || max_age_ms < 0)
                 return -EINVAL;
 
         r = bbb_get(s, server, false, &b);

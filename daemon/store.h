@@ -7,13 +7,14 @@
  * OWNER: store helper. Contract used by daemon/ingest.c and daemon/bbb.c. */
 
 #include "live.h"
+#include "id.h"
 #include "macro.h"
 #include "proto/seatmeter.pb-c.h"
 
 typedef struct Store Store;
 
 /* What the store accepts. Anything outside gives -EINVAL and nothing is stored (docs/storage.md). */
-#define STORE_ID_MAX 64                          /* agent ids and BBB server names: [A-Za-z0-9._-]{1,64} */
+#define STORE_ID_MAX ID_MAX
 #define STORE_FUTURE_MAX_MS (24LL * 3600 * 1000) /* a sample may be at most one day ahead of the daemon */
 #define STORE_CPUS_MAX 65536                     /* effective_cpus in (0, this], cpu counts in [1, this] */
 #define STORE_BYTES_MAX (UINT64_C(1) << 60)      /* 1 EiB: memory sizes and limits above are absurd */
@@ -42,8 +43,6 @@ int store_sample_check(const Seatmeter__Sample *sample, int64_t now_ms, const ch
 int store_limits_check(const Seatmeter__Limits *l, const char **ret_reason);
 /* Checks the texts and limits of a Hello. Returns 0 or -EINVAL with the reason. */
 int store_hello_check(const Seatmeter__Hello *h, const char **ret_reason);
-/* [A-Za-z0-9._-]{1,STORE_ID_MAX} */
-bool store_id_is_valid(const char *id);
 /* The names of Seatmeter__Virt as the agent's JSON spells them ("lxc", "kvm", "vm-other", ...). */
 const char *store_virt_to_string(int virt);
 

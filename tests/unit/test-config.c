@@ -344,18 +344,18 @@ static void test_names(void **state)
 {
         char n65[66];
 
-        assert_true(config_name_is_valid("bbb1-lxc"));
-        assert_true(config_name_is_valid("A.b_c-9"));
-        assert_false(config_name_is_valid(""));
-        assert_false(config_name_is_valid(NULL));
-        assert_false(config_name_is_valid("a b"));
-        assert_false(config_name_is_valid("a/b"));
-        assert_false(config_name_is_valid("\xc3\xa9t\xc3\xa9"));
+        assert_true(id_is_valid("bbb1-lxc"));
+        assert_true(id_is_valid("A.b_c-9"));
+        assert_false(id_is_valid(""));
+        assert_false(id_is_valid(NULL));
+        assert_false(id_is_valid("a b"));
+        assert_false(id_is_valid("a/b"));
+        assert_false(id_is_valid("\xc3\xa9t\xc3\xa9"));
         memset(n65, 'a', 65);
         n65[65] = 0;
-        assert_false(config_name_is_valid(n65));
+        assert_false(id_is_valid(n65));
         n65[64] = 0;
-        assert_true(config_name_is_valid(n65));
+        assert_true(id_is_valid(n65));
 }
 
 static void test_checksum_names(void **state)
