@@ -503,7 +503,10 @@ static void xml_parser_freep(XML_Parser *x)
                 XML_ParserFree(*x);
 }
 
-static void sum_totals(BbbMeetings *m)
+/* Sums the meetings' counts. Each count is at most BBB_COUNT_MAX, and so must their sums be: a server
+ * whose totals are beyond any real one answered nonsense, and its poll fails with that reason (the store
+ * would refuse the row, and the server would vanish from the API while the log said up). */
+static int sum_totals(BbbMeetings *m, char *error, size_t error_size)
 {
         BbbCounts t = {.meetings = (int64_t)m->n_meetings};
 
@@ -516,7 +519,13 @@ static void sum_totals(BbbMeetings *m)
                 t.moderators += e->moderators;
                 t.breakouts += e->is_breakout;
         }
+        if (MAX(MAX(t.participants, t.listeners), MAX(MAX(t.voice, t.video), t.moderators)) > BBB_COUNT_MAX) {
+                snprintf(error, error_size, "totals over %d (%" PRIi64 " participants)", BBB_COUNT_MAX,
+                         t.participants);
+                return -ERANGE;
+        }
         m->totals = t;
+        return 0;
 }
 
 int bbb_xml_parse(const char *body, size_t size, BbbMeetings **ret, char **ret_error)
@@ -590,6 +599,8 @@ int bbb_xml_parse(const char *body, size_t size, BbbMeetings **ret, char **ret_e
                 }
         }
         r = p.error;
+        if (r >= 0)
+                r = sum_totals(m, p.error_text, sizeof p.error_text);
         if (r < 0) {
                 if (ret_error) {
                         *ret_error = strdup(p.error_text);
@@ -599,7 +610,6 @@ int bbb_xml_parse(const char *body, size_t size, BbbMeetings **ret, char **ret_e
                 return r;
         }
 
-        sum_totals(m);
         if (ret)
                 *ret = TAKE_PTR(m);
         return 0;

@@ -135,6 +135,22 @@ class TestDaemonPolls(unittest.TestCase):
             self.assertNotIn(SECRET.encode(), d.http(path)[2])
         self.assertNotIn(SECRET, d.output())
 
+    def test_totals_beyond_any_server_are_a_failed_poll(self):
+        # Each meeting's count is in range, their sum is not: the poll fails with that reason, and the
+        # server stays listed (with its error) in the API and in /metrics instead of vanishing.
+        d = self.start()
+        get(f"{self.base}/_control?participants=3")
+        harness.wait_until(lambda: (self.bbb(d) or {}).get("participants") == 3, timeout=10, what="3 participants")
+        get(f"{self.base}/_control?participants=60000000,60000000")
+        row = harness.wait_until(lambda: (lambda r: r if r and r.get("up") is False else None)(self.bbb(d)),
+                                 timeout=15, what="bbb1 down on absurd totals")
+        self.assertIn("totals over 100000000", row.get("error") or "")
+        self.assertIsNone(row.get("participants"))
+        metrics = d.http("/metrics")[2].decode()
+        self.assertIn('seatmeter_bbb_up{bbb="bbb1"} 0', metrics)
+        self.assertEqual(d.get_json("/api/v1/zabbix/bbb/bbb1")["poll_error"], 1)
+        self.assertIn("totals over", d.output())
+
 
 def main():
     if harness is not None:

@@ -233,6 +233,26 @@ static void test_limits(void **state)
         /* size */
         assert_int_equal(bbb_xml_parse("<response/>", (size_t)BBB_BODY_MAX + 1, NULL, &error), -EBADMSG);
         assert_non_null(strstr(error, "larger than"));
+        free(error);
+        error = NULL;
+
+        /* totals: each meeting's count is in range, their sum is not; at the limit it is */
+        {
+#define M(n) "<meeting><meetingID>m" #n "</meetingID><participantCount>60,000,000</participantCount></meeting>"
+                static const char over[] = "<response><returncode>SUCCESS</returncode><meetings>" M(1) M(2)
+                                           "</meetings></response>";
+                static const char at[] = "<response><returncode>SUCCESS</returncode><meetings>" M(1)
+                                         "<meeting><meetingID>m2</meetingID><participantCount>40000000"
+                                         "</participantCount></meeting></meetings></response>";
+#undef M
+                _cleanup_(bbb_meetings_freep) BbbMeetings *m = NULL;
+
+                assert_int_equal(bbb_xml_parse(over, strlen(over), &m, &error), -ERANGE);
+                assert_null(m);
+                assert_non_null(strstr(error, "totals over 100000000 (120000000 participants)"));
+                assert_int_equal(bbb_xml_parse(at, strlen(at), &m, NULL), 0);
+                assert_int_equal(m->totals.participants, BBB_COUNT_MAX);
+        }
         (void)n;
 }
 
