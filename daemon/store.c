@@ -1306,12 +1306,17 @@ static void derive_rates(Row *row, const Prev *prev, int n_net, double effective
         if (v <= STORE_CPUS_MAX && effective_cpus > 0)
                 row->rate[R_STEAL_RATIO] = v / effective_cpus;
 
-        if (prev->counter[C_NR_PERIODS] >= 0 && row->counter[C_NR_PERIODS] > prev->counter[C_NR_PERIODS] &&
+        /* A cgroup that ran no CFS period was not throttled: 0, not unknown, so that a guest throttled
+         * while busy and idle since does not keep its last ratio (a trigger on it would never resolve). */
+        if (prev->counter[C_NR_PERIODS] >= 0 && row->counter[C_NR_PERIODS] >= prev->counter[C_NR_PERIODS] &&
             prev->counter[C_NR_THROTTLED] >= 0 && row->counter[C_NR_THROTTLED] >= prev->counter[C_NR_THROTTLED]) {
-                v = (double)(row->counter[C_NR_THROTTLED] - prev->counter[C_NR_THROTTLED]) /
-                    (double)(row->counter[C_NR_PERIODS] - prev->counter[C_NR_PERIODS]);
-                if (v <= 1)
-                        row->rate[R_THROTTLED_RATIO] = v;
+                int64_t periods = row->counter[C_NR_PERIODS] - prev->counter[C_NR_PERIODS];
+                int64_t throttled = row->counter[C_NR_THROTTLED] - prev->counter[C_NR_THROTTLED];
+
+                if (periods == 0 && throttled == 0)
+                        row->rate[R_THROTTLED_RATIO] = 0;
+                else if (periods > 0 && throttled <= periods)
+                        row->rate[R_THROTTLED_RATIO] = (double)throttled / (double)periods;
         }
 
         row->rate[R_IO_READ] = counter_rate(prev->counter[C_IO_READ], row->counter[C_IO_READ], dt_ms);

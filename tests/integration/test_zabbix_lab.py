@@ -4,7 +4,7 @@ PHP frontend's API, all on 127.0.0.1 in a scratch folder), polling a real seatme
 watch real cgroup v1 groups:
 
 * busy: a CPU loop under a quota of 0.5 CPUs, no BBB server; stopped half-way;
-* idle: an empty cgroup (no CFS period ever runs: its throttled ratio is unknown);
+* idle: an empty cgroup (no CFS period ever runs: it is never throttled, its throttled share is 0);
 * noio: no blkio group (disk I/O unknown); a process in it is killed by the OOM killer half-way;
 * bbb:  serves the stand-in BBB server bbb1 (tests/integration/bbbserver.py, 2 meetings, 5 participants).
 
@@ -259,7 +259,8 @@ class ZabbixLab(unittest.TestCase):
                 key = proto.replace("{#AGENT}", g)
                 if key in its:
                     self.assertEqual(int(its[key]["lastclock"]) == 0, field not in flat[g], f"{key} ({field})")
-        self.assertIn("seatmeter.agent.throttled[idle]", empty)
+        self.assertNotIn("seatmeter.agent.throttled[idle]", empty)
+        self.assertEqual(float(its["seatmeter.agent.throttled[idle]"]["lastvalue"]), 0)
         for k in ("io_read.rate", "io_write.rate"):
             self.assertIn(f"seatmeter.agent.{k}[noio]", empty)
             self.assertNotIn(f"seatmeter.agent.{k}[busy]", empty)

@@ -478,6 +478,15 @@ static void test_rates(void **state)
         ts_io(&t, 8000, 500);
         ts_net(&t, "eth0", 900, 70);
         assert_int_equal(store_add_sample(s, "a1", &t.s, 4), 1);
+
+        /* +6 s: idle, no CFS period ran: none was throttled (0, not unknown). +7 s: throttled periods
+         * without periods is no ratio. */
+        ts_init(&t, t0 + 6000, 6);
+        ts_cpu(&t, 250100, 11, 1);
+        assert_int_equal(store_add_sample(s, "a1", &t.s, 4), 1);
+        ts_init(&t, t0 + 7000, 7);
+        ts_cpu(&t, 250100, 11, 2);
+        assert_int_equal(store_add_sample(s, "a1", &t.s, 4), 1);
         assert_int_equal(store_commit(s), 0);
         s = store_free(s);
 
@@ -506,6 +515,8 @@ static void test_rates(void **state)
         assert_true(is_null(COL("cpu_cores", 4000)));
         assert_true(is_null(COL("cpu_ratio", 4000)));
         assert_true(is_null(COL("throttled_ratio", 4000)));
+        assert_double_equal(COL("throttled_ratio", 6000), 0, 0);
+        assert_true(is_null(COL("throttled_ratio", 7000)));
         assert_true(is_null(COL("net_rx_bps", 4000)));
         assert_double_equal(COL("io_read_bps", 4000), 1000, 1e-9);
         assert_double_equal(COL("cpu_usage_usec", 4000), 100, 0);
