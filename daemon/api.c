@@ -17,15 +17,7 @@
 #include "stats.h"
 #include "util.h"
 
-#define CONTENT_TYPE_JSON "application/json"
-#define CONTENT_TYPE_CSV "text/csv; charset=utf-8"
-#define CONTENT_TYPE_HTML "text/html; charset=utf-8"
-#define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15)) /* 15 digits: exact enough, no binary noise */
-
 #define SERIES_STEP_MIN_MS 1000LL /* an aggregated series never uses buckets below a second */
-
-/* jansson provides json_decrefp(). */
-#define _cleanup_json_ _cleanup_(json_decrefp)
 
 static const char *const routes_prefix = "/api/v1/";
 
@@ -45,8 +37,7 @@ void api_response_done(ApiResponse *r)
         *r = (ApiResponse){0};
 }
 
-static int response_set_header(ApiResponse *r, const char *name, const char *fmt, ...) _printf_(3, 4);
-static int response_set_header(ApiResponse *r, const char *name, const char *fmt, ...)
+int api_response_set_header(ApiResponse *r, const char *name, const char *fmt, ...)
 {
         va_list ap;
         char *v;
@@ -67,20 +58,19 @@ static int response_set_header(ApiResponse *r, const char *name, const char *fmt
         return -ENOBUFS;
 }
 
-/* Takes ownership of j. */
-static int response_json(ApiResponse *ret, unsigned status, json_t *j)
+int api_response_json(ApiResponse *ret, unsigned status, json_t *j)
 {
         _cleanup_json_ json_t *owned = j;
         char *body;
 
         if (!owned)
                 return -ENOMEM;
-        body = json_dumps(owned, JSON_FLAGS | JSON_ENCODE_ANY);
+        body = json_dumps(owned, API_JSON_FLAGS | JSON_ENCODE_ANY);
         if (!body)
                 return -ENOMEM;
         free(ret->body);
         ret->status = status;
-        ret->content_type = CONTENT_TYPE_JSON;
+        ret->content_type = API_CONTENT_TYPE_JSON;
         ret->body = body;
         ret->size = strlen(body);
         return 0;
@@ -102,219 +92,36 @@ int api_error(ApiResponse *ret, unsigned status, const char *fmt, ...)
         for (char *p = msg; *p; p++)
                 if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
                         *p = '?';
-        return response_json(ret, status, json_pack("{s:s%}", "error", msg, (size_t)k));
+        return api_response_json(ret, status, json_pack("{s:s%}", "error", msg, (size_t)k));
 }
 
-/* A number, or null for the NAN that stands for SQL NULL. */
-static json_t *json_number_or_null(double v)
-{
-        return isfinite(v) ? json_real(v) : json_null();
-}
-
-static json_t *json_integer_or_null(double v)
-{
-        return isfinite(v) ? json_integer((json_int_t)v) : json_null();
-}
-
-static json_t *json_column(QueryColumn c, double v)
-{
-        return query_column_is_integer(c) ? json_integer_or_null(v) : json_number_or_null(v);
-}
-
-/* Text from the database may hold anything an agent sent: invalid UTF-8 is served as null rather than
- * breaking the whole answer. */
-static json_t *json_text(const char *s)
-{
-        if (isempty(s))
-                return json_null();
-        json_t *j = json_string(s);
-        return j ? j : json_null();
-}
-
-static json_t *json_text_or_empty(const char *s)
-{
-        json_t *j = json_string(s);
-        return j ? j : json_string("");
-}
-
-/* For "return failed(api_error(...));": the error response is built, the route stops. */
-static int failed(int r)
+int api_failed(int r)
 {
         return r < 0 ? r : -EINVAL;
 }
 
-static int json_set(json_t *o, const char *key, json_t *v)
+int api_db_error(ApiResponse *ret, int r)
 {
-        if (!v)
+        if (r == -ENOMEM)
+                return r;
+        return api_error(ret, 503, "database unavailable (%s)", strerror(-r));
+}
+
+int api_response_csv(FILE **f, char **buf, size_t *size, const char *name, ApiResponse *ret)
+{
+        if (fflush(*f) != 0 || ferror(*f))
                 return -ENOMEM;
-        return json_object_set_new_nocheck(o, key, v) < 0 ? -ENOMEM : 0;
-}
-
-/* Sets the n columns in o under their API names, from sample s (all null without one). */
-static int json_set_columns(json_t *o, const QueryColumn *columns, size_t n, const QuerySample *s)
-{
-        for (size_t i = 0; i < n; i++) {
-                QueryColumn c = columns[i];
-
-                if (json_set(o, query_column_to_string(c), s ? json_column(c, s->v[c]) : json_null()) < 0)
-                        return -ENOMEM;
-        }
-        return 0;
-}
-
-/* ---- a fast JSON writer for series rows ----
- * A series answer is thousands of small rows of numbers: building it through jansson objects and
- * printf's exact float formatting was most of the cost of a cached 24-hour series. Keys here are fixed
- * ASCII names, so no escaping is needed. */
-
-typedef struct JsonBuf {
-        char *data;
-        size_t size, allocated;
-        bool oom;
-} JsonBuf;
-
-#define JSONBUF_MAX (256U * 1024 * 1024) /* a series answer is bounded by its row limit long before */
-
-static bool jb_reserve(JsonBuf *b, size_t n)
-{
-        size_t k;
-        char *p;
-
-        if (b->oom)
-                return false;
-        if (b->size + n + 1 <= b->allocated)
-                return true;
-        k = MAX(b->allocated * 2, b->size + n + 1);
-        k = MAX(k, (size_t)4096);
-        if (k > JSONBUF_MAX || !(p = realloc(b->data, k))) {
-                b->oom = true;
-                return false;
-        }
-        b->data = p;
-        b->allocated = k;
-        return true;
-}
-
-static void jb_put(JsonBuf *b, const char *s, size_t n)
-{
-        if (!jb_reserve(b, n))
-                return;
-        memcpy(b->data + b->size, s, n);
-        b->size += n;
-        b->data[b->size] = 0;
-}
-
-static void jb_puts(JsonBuf *b, const char *s)
-{
-        jb_put(b, s, strlen(s));
-}
-
-static size_t format_uint(uint64_t v, char *buf)
-{
-        char tmp[24];
-        size_t n = 0, i = 0;
-
-        do {
-                tmp[n++] = (char)('0' + v % 10);
-                v /= 10;
-        } while (v);
-        while (n)
-                buf[i++] = tmp[--n];
-        buf[i] = 0;
-        return i;
-}
-
-size_t api_format_double(double v, char *buf)
-{
-        static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9, 1e10,
-                                       1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20};
-        char digits[24];
-        size_t n = 0, nd, i;
-        uint64_t m;
-        double a;
-        int e;
-
-        if (!isfinite(v)) {
-                strcpy(buf, "null");
-                return 4;
-        }
-        if (v < 0)
-                buf[n++] = '-';
-        a = fabs(v);
-        if (a == 0) {
-                buf[0] = '0';
-                buf[1] = 0;
-                return 1;
-        }
-        if (a < 9007199254740992.0 && a == floor(a))
-                return n + format_uint((uint64_t)a, buf + n);
-
-        /* 15 significant digits: m = a * 10^(14 - e), 10^14 <= m < 10^15. Outside the plain range, or
-         * when rounding leaves the window, printf does it. */
-        e = (int)floor(log10(a));
-        for (int tries = 0; tries < 2; tries++) {
-                if (e < -6 || e > 14)
-                        return (size_t)snprintf(buf, API_DOUBLE_MAX, "%.15g", v);
-                m = (uint64_t)llround(a * pow10[14 - e]);
-                if (m >= 1000000000000000ULL)
-                        e++;
-                else if (m < 100000000000000ULL)
-                        e--;
-                else
-                        goto digits;
-        }
-        return (size_t)snprintf(buf, API_DOUBLE_MAX, "%.15g", v);
-
-digits:
-        nd = format_uint(m, digits);
-        while (nd > 1 && digits[nd - 1] == '0')
-                nd--;
-        if (e >= 0) {
-                for (i = 0; i <= (size_t)e; i++)
-                        buf[n++] = i < nd ? digits[i] : '0';
-                if (nd > (size_t)e + 1) {
-                        buf[n++] = '.';
-                        for (; i < nd; i++)
-                                buf[n++] = digits[i];
-                }
-        } else {
-                buf[n++] = '0';
-                buf[n++] = '.';
-                for (int z = -1; z > e; z--)
-                        buf[n++] = '0';
-                for (i = 0; i < nd; i++)
-                        buf[n++] = digits[i];
-        }
-        buf[n] = 0;
-        return n;
-}
-
-static void jb_double(JsonBuf *b, double v)
-{
-        char tmp[API_DOUBLE_MAX];
-
-        jb_put(b, tmp, api_format_double(v, tmp));
-}
-
-static void jb_int(JsonBuf *b, int64_t v)
-{
-        char tmp[24];
-        size_t n = 0;
-
-        if (v < 0) {
-                tmp[n++] = '-';
-                n += format_uint((uint64_t)0 - (uint64_t)v, tmp + n);
-        } else
-                n = format_uint((uint64_t)v, tmp);
-        jb_put(b, tmp, n);
+        fclose(TAKE_PTR(*f));
+        ret->status = 200;
+        ret->content_type = API_CONTENT_TYPE_CSV;
+        ret->body = TAKE_PTR(*buf);
+        ret->size = *size;
+        return api_response_set_header(ret, "Content-Disposition", "inline; filename=\"seatmeter-%s.csv\"", name);
 }
 
 /* ---- query arguments ---- */
 
-/* Checks that every argument is one of allowed (NULL-terminated) and that only repeatable keys repeat.
- * Arguments starting with "_" (cache busters) are ignored. */
-static int args_check(const ApiRequest *req, const char *const *allowed, const char *repeatable,
-                      ApiResponse *ret)
+int api_args_check(const ApiRequest *req, const char *const *allowed, const char *repeatable, ApiResponse *ret)
 {
         for (size_t i = 0; i < req->n_args; i++) {
                 const char *k = req->args[i].key;
@@ -328,17 +135,17 @@ static int args_check(const ApiRequest *req, const char *const *allowed, const c
                                 break;
                         }
                 if (!ok)
-                        return failed(api_error(ret, 400, "unknown parameter '%.64s'", k));
+                        return api_failed(api_error(ret, 400, "unknown parameter '%.64s'", k));
                 if (repeatable && streq(k, repeatable))
                         continue;
                 for (size_t j = 0; j < i; j++)
                         if (streq(req->args[j].key, k))
-                                return failed(api_error(ret, 400, "parameter '%s' given twice", k));
+                                return api_failed(api_error(ret, 400, "parameter '%s' given twice", k));
         }
         return 0;
 }
 
-static const char *arg_get(const ApiRequest *req, const char *key)
+const char *api_arg_get(const ApiRequest *req, const char *key)
 {
         for (size_t i = 0; i < req->n_args; i++)
                 if (streq(req->args[i].key, key))
@@ -346,10 +153,9 @@ static const char *arg_get(const ApiRequest *req, const char *key)
         return NULL;
 }
 
-/* Parses an epoch-ms argument within [0, API_TIME_MAX_MS]; def when absent. */
-static int arg_time(const ApiRequest *req, const char *key, int64_t def, int64_t *ret, ApiResponse *resp)
+int api_arg_time(const ApiRequest *req, const char *key, int64_t def, int64_t *ret, ApiResponse *resp)
 {
-        const char *v = arg_get(req, key);
+        const char *v = api_arg_get(req, key);
         int64_t t;
 
         if (!v) {
@@ -357,9 +163,9 @@ static int arg_time(const ApiRequest *req, const char *key, int64_t def, int64_t
                 return 0;
         }
         if (safe_atoi64(v, &t) < 0)
-                return failed(api_error(resp, 400, "parameter '%s' must be epoch milliseconds", key));
+                return api_failed(api_error(resp, 400, "parameter '%s' must be epoch milliseconds", key));
         if (t < 0 || t > API_TIME_MAX_MS)
-                return failed(api_error(resp, 400, "parameter '%s' out of range", key));
+                return api_failed(api_error(resp, 400, "parameter '%s' out of range", key));
         *ret = t;
         return 0;
 }
@@ -384,30 +190,30 @@ static json_t *agent_to_json(const QueryAgent *a, const QuerySample *latest)
 
         if (!o)
                 return NULL;
-        if (json_set(o, "labels", agent_labels_to_json(a)) < 0) {
+        if (api_json_set(o, "labels", agent_labels_to_json(a)) < 0) {
                 json_decref(o);
                 return NULL;
         }
-        if (json_set(o, "id", json_string(a->id)) < 0 || json_set(o, "virt", json_text(a->virt)) < 0 ||
-            json_set(o, "hostname", json_text(a->hostname)) < 0 ||
-            json_set(o, "connected", json_boolean(a->connected)) < 0 ||
-            json_set(o, "last_seen_ms", json_integer_or_null(a->last_seen_ms)) < 0 ||
-            json_set(o, "effective_cpus", json_number_or_null(a->effective_cpus)) < 0 ||
-            json_set(o, "cpu_count", a->cpu_count >= 0 ? json_integer(a->cpu_count) : json_null()) < 0 ||
-            json_set(o, "memory_limit_bytes", json_integer_or_null(a->memory_limit_bytes)) < 0 ||
-            json_set(o, "clock_offset_ms", json_integer(a->clock_offset_ms)) < 0 ||
-            json_set(o, "bbb", json_text(a->bbb)) < 0 ||
-            json_set(o, "first_seen_ms", json_integer_or_null(a->first_seen_ms)) < 0 ||
-            json_set(o, "last_sample_ms", latest ? json_integer(latest->time_ms) : json_null()) < 0 ||
-            json_set(o, "transport", json_text(a->transport)) < 0 ||
-            json_set(o, "agent_version", json_text(a->agent_version)) < 0 ||
-            json_set(o, "cgroup_version",
+        if (api_json_set(o, "id", json_string(a->id)) < 0 || api_json_set(o, "virt", api_json_text(a->virt)) < 0 ||
+            api_json_set(o, "hostname", api_json_text(a->hostname)) < 0 ||
+            api_json_set(o, "connected", json_boolean(a->connected)) < 0 ||
+            api_json_set(o, "last_seen_ms", api_json_integer(a->last_seen_ms)) < 0 ||
+            api_json_set(o, "effective_cpus", api_json_number(a->effective_cpus)) < 0 ||
+            api_json_set(o, "cpu_count", a->cpu_count >= 0 ? json_integer(a->cpu_count) : json_null()) < 0 ||
+            api_json_set(o, "memory_limit_bytes", api_json_integer(a->memory_limit_bytes)) < 0 ||
+            api_json_set(o, "clock_offset_ms", json_integer(a->clock_offset_ms)) < 0 ||
+            api_json_set(o, "bbb", api_json_text(a->bbb)) < 0 ||
+            api_json_set(o, "first_seen_ms", api_json_integer(a->first_seen_ms)) < 0 ||
+            api_json_set(o, "last_sample_ms", latest ? json_integer(latest->time_ms) : json_null()) < 0 ||
+            api_json_set(o, "transport", api_json_text(a->transport)) < 0 ||
+            api_json_set(o, "agent_version", api_json_text(a->agent_version)) < 0 ||
+            api_json_set(o, "cgroup_version",
                      a->cgroup_version >= 0 ? json_integer(a->cgroup_version) : json_null()) < 0 ||
-            json_set(o, "cgroup_mode", json_text(a->cgroup_mode)) < 0 ||
-            json_set(o, "cgroup_path", json_text(a->cgroup_path)) < 0 ||
-            json_set(o, "swap_limit_bytes", json_integer_or_null(a->swap_limit_bytes)) < 0 ||
-            json_set(o, "host_cpus", json_integer_or_null(a->host_cpus)) < 0 ||
-            json_set(o, "host_memory_bytes", json_integer_or_null(a->host_memory_bytes)) < 0) {
+            api_json_set(o, "cgroup_mode", api_json_text(a->cgroup_mode)) < 0 ||
+            api_json_set(o, "cgroup_path", api_json_text(a->cgroup_path)) < 0 ||
+            api_json_set(o, "swap_limit_bytes", api_json_integer(a->swap_limit_bytes)) < 0 ||
+            api_json_set(o, "host_cpus", api_json_integer(a->host_cpus)) < 0 ||
+            api_json_set(o, "host_memory_bytes", api_json_integer(a->host_memory_bytes)) < 0) {
                 json_decref(o);
                 return NULL;
         }
@@ -423,13 +229,6 @@ static int agents_append(const QueryAgent *a, const QuerySample *latest, void *u
         return json_array_append_new(userdata, o) < 0 ? -ENOMEM : 0;
 }
 
-static int db_error(ApiResponse *ret, int r)
-{
-        if (r == -ENOMEM)
-                return r;
-        return api_error(ret, 503, "database unavailable (%s)", strerror(-r));
-}
-
 /* A GET without arguments answered with a JSON array: what append adds for each agent. */
 static int route_agent_array(Query *q, const ApiRequest *req, QueryAgentCb append, ApiResponse *ret)
 {
@@ -437,15 +236,15 @@ static int route_agent_array(Query *q, const ApiRequest *req, QueryAgentCb appen
         _cleanup_json_ json_t *a = NULL;
         int r;
 
-        if (args_check(req, allowed, NULL, ret) < 0)
+        if (api_args_check(req, allowed, NULL, ret) < 0)
                 return 0;
         a = json_array();
         if (!a)
                 return -ENOMEM;
         r = query_agents(q, append, a);
         if (r < 0)
-                return db_error(ret, r);
-        return response_json(ret, 200, TAKE_PTR(a));
+                return api_db_error(ret, r);
+        return api_response_json(ret, 200, TAKE_PTR(a));
 }
 
 /* Looks agent id up; answers 400/404/503 itself and returns < 0 when not found. */
@@ -454,12 +253,12 @@ static int find_agent(Query *q, const char *id, QueryAgent *ret_agent, ApiRespon
         int r;
 
         if (!id_is_valid(id))
-                return failed(api_error(ret, 400, "invalid agent id"));
+                return api_failed(api_error(ret, 400, "invalid agent id"));
         r = query_agent_find(q, id, ret_agent);
         if (r < 0)
-                return failed(db_error(ret, r));
+                return api_failed(api_db_error(ret, r));
         if (r == 0)
-                return failed(api_error(ret, 404, "unknown agent '%s'", id));
+                return api_failed(api_error(ret, 404, "unknown agent '%s'", id));
         return 0;
 }
 
@@ -470,12 +269,12 @@ static int route_agent(Query *q, const ApiRequest *req, const char *id, ApiRespo
         QuerySample latest;
         int r;
 
-        if (args_check(req, allowed, NULL, ret) < 0 || find_agent(q, id, &a, ret) < 0)
+        if (api_args_check(req, allowed, NULL, ret) < 0 || find_agent(q, id, &a, ret) < 0)
                 return 0;
         r = query_latest(q, a.num, &latest);
         if (r < 0)
-                return db_error(ret, r);
-        return response_json(ret, 200, agent_to_json(&a, r > 0 ? &latest : NULL));
+                return api_db_error(ret, r);
+        return api_response_json(ret, 200, agent_to_json(&a, r > 0 ? &latest : NULL));
 }
 
 static const QueryColumn latest_columns[] = {
@@ -495,7 +294,7 @@ static int route_latest(Query *q, const ApiRequest *req, const char *id, ApiResp
         bool has = false;
         int r = 0;
 
-        if (args_check(req, allowed, NULL, ret) < 0)
+        if (api_args_check(req, allowed, NULL, ret) < 0)
                 return 0;
         if (req->live && id_is_valid(id)) {
                 int64_t num;
@@ -509,7 +308,7 @@ static int route_latest(Query *q, const ApiRequest *req, const char *id, ApiResp
                         return 0;
                 r = query_latest(q, a.num, &s);
                 if (r < 0)
-                        return db_error(ret, r);
+                        return api_db_error(ret, r);
                 has = r > 0;
                 if (req->live)
                         (void)live_offer(req->live, id, a.num, has ? &s : NULL);
@@ -517,11 +316,11 @@ static int route_latest(Query *q, const ApiRequest *req, const char *id, ApiResp
         o = json_object();
         if (!o)
                 return -ENOMEM;
-        if (json_set(o, "agent", json_string(id)) < 0 ||
-            json_set(o, "time_ms", has ? json_integer(s.time_ms) : json_null()) < 0 ||
-            json_set_columns(o, latest_columns, ELEMENTSOF(latest_columns), has ? &s : NULL) < 0)
+        if (api_json_set(o, "agent", json_string(id)) < 0 ||
+            api_json_set(o, "time_ms", has ? json_integer(s.time_ms) : json_null()) < 0 ||
+            api_json_set_columns(o, latest_columns, ELEMENTSOF(latest_columns), has ? &s : NULL) < 0)
                 return -ENOMEM;
-        return response_json(ret, 200, TAKE_PTR(o));
+        return api_response_json(ret, 200, TAKE_PTR(o));
 }
 
 /* ---- /api/v1/agents/{id}/series ---- */
@@ -634,7 +433,7 @@ typedef enum SeriesAgg {
 } SeriesAgg;
 
 typedef struct Series {
-        JsonBuf out;
+        ApiJsonBuf out;
         QueryColumn metrics[QUERY_SERIES_MAX];
         size_t n_metrics;
         uint64_t columns; /* the metrics as a mask */
@@ -722,8 +521,8 @@ static int series_flush(Series *s)
                 series_cache_record(s, s->bucket, true);
                 s->next_uncached = s->bucket + s->step_ms;
         }
-        jb_puts(&s->out, s->n_rows > 0 ? ",{\"time_ms\":" : "[{\"time_ms\":");
-        jb_int(&s->out, s->bucket);
+        api_jb_puts(&s->out, s->n_rows > 0 ? ",{\"time_ms\":" : "[{\"time_ms\":");
+        api_jb_int(&s->out, s->bucket);
         for (size_t i = 0; i < s->n_metrics; i++) {
                 double v = NAN;
 
@@ -731,12 +530,12 @@ static int series_flush(Series *s)
                         v = s->agg == SERIES_MIN   ? s->min[i]
                             : s->agg == SERIES_MAX ? s->max[i]
                                                    : s->sum[i] / s->count[i];
-                jb_puts(&s->out, ",\"");
-                jb_puts(&s->out, query_column_to_string(s->metrics[i]));
-                jb_puts(&s->out, "\":");
-                jb_double(&s->out, v);
+                api_jb_puts(&s->out, ",\"");
+                api_jb_puts(&s->out, query_column_to_string(s->metrics[i]));
+                api_jb_puts(&s->out, "\":");
+                api_jb_double(&s->out, v);
         }
-        jb_puts(&s->out, "}");
+        api_jb_puts(&s->out, "}");
         s->n_rows++;
         return s->out.oom ? -ENOMEM : 0;
 }
@@ -764,21 +563,21 @@ static int series_raw_row(const QuerySample *row, void *userdata)
 {
         Series *s = userdata;
 
-        jb_puts(&s->out, s->n_rows > 0 ? ",{\"time_ms\":" : "[{\"time_ms\":");
-        jb_int(&s->out, row->time_ms);
+        api_jb_puts(&s->out, s->n_rows > 0 ? ",{\"time_ms\":" : "[{\"time_ms\":");
+        api_jb_int(&s->out, row->time_ms);
         for (size_t i = 0; i < s->n_metrics; i++) {
                 QueryColumn c = s->metrics[i];
                 double v = row->v[c];
 
-                jb_puts(&s->out, ",\"");
-                jb_puts(&s->out, query_column_to_string(c));
-                jb_puts(&s->out, "\":");
+                api_jb_puts(&s->out, ",\"");
+                api_jb_puts(&s->out, query_column_to_string(c));
+                api_jb_puts(&s->out, "\":");
                 if (query_column_is_integer(c) && isfinite(v))
-                        jb_int(&s->out, (int64_t)v);
+                        api_jb_int(&s->out, (int64_t)v);
                 else
-                        jb_double(&s->out, v);
+                        api_jb_double(&s->out, v);
         }
-        jb_puts(&s->out, "}");
+        api_jb_puts(&s->out, "}");
         s->n_rows++;
         s->last_time_ms = row->time_ms;
         return s->out.oom ? -ENOMEM : 0;
@@ -949,21 +748,21 @@ static int series_parse_metrics(Series *s, const char *v, ApiResponse *ret)
                 return 0;
         }
         if (strlen(v) >= sizeof(buf))
-                return failed(api_error(ret, 400, "parameter 'metrics' too long"));
+                return api_failed(api_error(ret, 400, "parameter 'metrics' too long"));
         strcpy(buf, v);
         for (p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
                 QueryColumn c;
                 bool dup = false;
 
                 if (query_column_from_string(p, QUERY_SERIES_MAX, &c) < 0)
-                        return failed(api_error(ret, 400, "unknown metric '%.64s'", p));
+                        return api_failed(api_error(ret, 400, "unknown metric '%.64s'", p));
                 for (size_t i = 0; i < s->n_metrics; i++)
                         dup = dup || s->metrics[i] == c;
                 if (!dup)
                         s->metrics[s->n_metrics++] = c;
         }
         if (s->n_metrics == 0)
-                return failed(api_error(ret, 400, "parameter 'metrics' is empty"));
+                return api_failed(api_error(ret, 400, "parameter 'metrics' is empty"));
         return 0;
 }
 
@@ -978,20 +777,20 @@ static int route_series(Query *q, const ApiRequest *req, const char *id, ApiResp
         const char *v;
         int r;
 
-        if (args_check(req, allowed, NULL, ret) < 0)
+        if (api_args_check(req, allowed, NULL, ret) < 0)
                 return 0;
-        if (arg_time(req, "to", req->now_ms, &to, ret) < 0 ||
-            arg_time(req, "from", MAX(to - API_SERIES_RANGE_DEFAULT_MS, 0), &from, ret) < 0)
+        if (api_arg_time(req, "to", req->now_ms, &to, ret) < 0 ||
+            api_arg_time(req, "from", MAX(to - API_SERIES_RANGE_DEFAULT_MS, 0), &from, ret) < 0)
                 return 0;
         if (from > to)
                 return api_error(ret, 400, "'from' is after 'to'");
         if (to - from > API_SERIES_RANGE_MAX_MS)
                 return api_error(ret, 400, "range longer than %lld days",
                                  API_SERIES_RANGE_MAX_MS / (24 * API_HOUR_MS));
-        v = arg_get(req, "limit");
+        v = api_arg_get(req, "limit");
         if (v && (safe_atou64(v, &limit) < 0 || limit < 1 || limit > API_SERIES_LIMIT_MAX))
                 return api_error(ret, 400, "parameter 'limit' must be 1..%d", API_SERIES_LIMIT_MAX);
-        v = arg_get(req, "step");
+        v = api_arg_get(req, "step");
         if (v) {
                 r = api_parse_step(v, &step);
                 if (r < 0)
@@ -1001,7 +800,7 @@ static int route_series(Query *q, const ApiRequest *req, const char *id, ApiResp
                 if (step == 0)
                         step = -1; /* raw */
         }
-        v = arg_get(req, "agg");
+        v = api_arg_get(req, "agg");
         if (v) {
                 if (streq(v, "avg"))
                         s.agg = SERIES_AVG;
@@ -1014,7 +813,7 @@ static int route_series(Query *q, const ApiRequest *req, const char *id, ApiResp
                 if (step < 0) /* stored rows are not aggregated: a silently ignored agg would mislead */
                         return api_error(ret, 400, "parameter 'agg' applies to buckets, not to step=raw");
         }
-        if (series_parse_metrics(&s, arg_get(req, "metrics"), ret) < 0 || find_agent(q, id, &a, ret) < 0)
+        if (series_parse_metrics(&s, api_arg_get(req, "metrics"), ret) < 0 || find_agent(q, id, &a, ret) < 0)
                 return 0;
         for (size_t i = 0; i < s.n_metrics; i++)
                 s.columns |= QUERY_COLUMN_BIT(s.metrics[i]);
@@ -1049,30 +848,30 @@ static int route_series(Query *q, const ApiRequest *req, const char *id, ApiResp
         }
         if (r < 0) {
                 free(s.out.data);
-                return db_error(ret, r);
+                return api_db_error(ret, r);
         }
-        jb_puts(&s.out, s.n_rows > 0 ? "]" : "[]");
+        api_jb_puts(&s.out, s.n_rows > 0 ? "]" : "[]");
         if (s.out.oom) {
                 free(s.out.data);
                 return -ENOMEM;
         }
         ret->status = 200;
-        ret->content_type = CONTENT_TYPE_JSON;
+        ret->content_type = API_CONTENT_TYPE_JSON;
         ret->body = TAKE_PTR(s.out.data);
         ret->size = s.out.size;
 
-        r = response_set_header(ret, "X-Seatmeter-Source", "%s",
+        r = api_response_set_header(ret, "X-Seatmeter-Source", "%s",
                                 plan.raw      ? "raw"
                                 : plan.trends ? "trends"
                                               : "samples");
         if (r >= 0 && !plan.raw)
-                r = response_set_header(ret, "X-Seatmeter-Step-Ms", "%lld", (long long)plan.step_ms);
+                r = api_response_set_header(ret, "X-Seatmeter-Step-Ms", "%lld", (long long)plan.step_ms);
         if (r >= 0 && !plan.raw && !plan.trends)
-                r = response_set_header(ret, "X-Seatmeter-Cached-Buckets", "%llu",
+                r = api_response_set_header(ret, "X-Seatmeter-Cached-Buckets", "%llu",
                                         (unsigned long long)s.cache_hits);
         /* A raw answer cut at limit says where the next page starts. */
         if (r >= 0 && plan.raw && s.n_rows >= limit)
-                r = response_set_header(ret, "X-Seatmeter-Next-From", "%lld", (long long)s.last_time_ms + 1);
+                r = api_response_set_header(ret, "X-Seatmeter-Next-From", "%lld", (long long)s.last_time_ms + 1);
         return r;
 }
 
@@ -1103,32 +902,32 @@ static int plan_args_parse(const ApiRequest *req, PlanArgs *ret, ApiResponse *re
         PlanArgs p = { .threshold = NAN };
         const char *v;
 
-        if (arg_time(req, "from", 0, &p.from_ms, resp) < 0 || arg_time(req, "to", req->now_ms, &p.to_ms, resp) < 0)
+        if (api_arg_time(req, "from", 0, &p.from_ms, resp) < 0 || api_arg_time(req, "to", req->now_ms, &p.to_ms, resp) < 0)
                 return -EINVAL;
-        v = arg_get(req, "experiment");
+        v = api_arg_get(req, "experiment");
         if (v) {
                 const ExperimentConfig *e;
 
-                if (arg_get(req, "from") || arg_get(req, "to"))
-                        return failed(api_error(resp, 400, "give either experiment= or from=/to=, not both"));
+                if (api_arg_get(req, "from") || api_arg_get(req, "to"))
+                        return api_failed(api_error(resp, 400, "give either experiment= or from=/to=, not both"));
                 if (!id_is_valid(v))
-                        return failed(api_error(resp, 400, "invalid experiment name"));
+                        return api_failed(api_error(resp, 400, "invalid experiment name"));
                 e = find_experiment(req, v);
                 if (!e)
-                        return failed(api_error(resp, 404, "unknown experiment '%s'", v));
+                        return api_failed(api_error(resp, 404, "unknown experiment '%s'", v));
                 p.experiment = e->name;
                 p.from_ms = e->start_ms;
                 p.to_ms = e->end_ms;
         }
         if (p.from_ms > p.to_ms)
-                return failed(api_error(resp, 400, "parameter 'from' is after 'to'"));
-        v = arg_get(req, "threshold");
+                return api_failed(api_error(resp, 400, "parameter 'from' is after 'to'"));
+        v = api_arg_get(req, "threshold");
         if (v && (safe_atod(v, &p.threshold) < 0 || !isfinite(p.threshold) || p.threshold <= 0))
-                return failed(api_error(resp, 400, "parameter 'threshold' must be a positive number"));
-        v = arg_get(req, "mix");
+                return api_failed(api_error(resp, 400, "parameter 'threshold' must be a positive number"));
+        v = api_arg_get(req, "mix");
         if (v) {
                 if (fit_mix_parse(v, strlen(v), p.mix) < 0)
-                        return failed(api_error(resp, 400,
+                        return api_failed(api_error(resp, 400,
                                                 "parameter 'mix' must be three shares per participant "
                                                 "(listeners,voice,video, e.g. 0.7,0.25,0.05) or "
                                                 "listeners:L,voice:V,video:C"));
@@ -1180,7 +979,7 @@ static int plan_agents(Query *q, const ApiRequest *req, QueryAgent **ret, size_t
                 if (!streq(req->args[i].key, "agent"))
                         continue;
                 if (n >= API_CURVE_AGENTS_MAX)
-                        return failed(api_error(resp, 400, "too many agents (at most %d)", API_CURVE_AGENTS_MAX));
+                        return api_failed(api_error(resp, 400, "too many agents (at most %d)", API_CURVE_AGENTS_MAX));
                 r = find_agent(q, (req->args[i].value ? req->args[i].value : ""), &list[n], resp);
                 if (r < 0)
                         return r;
@@ -1191,10 +990,10 @@ static int plan_agents(Query *q, const ApiRequest *req, QueryAgent **ret, size_t
 
                 r = query_agents(q, agent_list_add, &l);
                 if (r == -E2BIG)
-                        return failed(api_error(resp, 400, "more than %d agents: name them with agent=",
+                        return api_failed(api_error(resp, 400, "more than %d agents: name them with agent=",
                                                 API_CURVE_AGENTS_MAX));
                 if (r < 0)
-                        return failed(db_error(resp, r));
+                        return api_failed(api_db_error(resp, r));
                 n = l.n;
         }
         *ret = TAKE_PTR(list);
@@ -1204,7 +1003,7 @@ static int plan_agents(Query *q, const ApiRequest *req, QueryAgent **ret, size_t
 
 static int plan_format(const ApiRequest *req, bool html_ok, int *ret, ApiResponse *resp)
 {
-        const char *v = arg_get(req, "format");
+        const char *v = api_arg_get(req, "format");
 
         if (!v || streq(v, "json"))
                 *ret = 0;
@@ -1213,30 +1012,22 @@ static int plan_format(const ApiRequest *req, bool html_ok, int *ret, ApiRespons
         else if (html_ok && streq(v, "html"))
                 *ret = 2;
         else
-                return failed(api_error(resp, 400, html_ok ? "parameter 'format' must be json, csv or html"
+                return api_failed(api_error(resp, 400, html_ok ? "parameter 'format' must be json, csv or html"
                                                            : "parameter 'format' must be json or csv"));
         return 0;
 }
 
 static int plan_metric(const ApiRequest *req, CurveMetric *ret, ApiResponse *resp)
 {
-        const char *v = arg_get(req, "metric");
+        const char *v = api_arg_get(req, "metric");
 
         *ret = CURVE_CPU_RATIO;
         if (v && curve_metric_from_string(v, ret) < 0)
-                return failed(api_error(resp, 400,
+                return api_failed(api_error(resp, 400,
                                         "unknown metric '%.64s' (cpu_ratio, cpu_cores, working_set_bytes, "
                                         "net_rx_bps, net_tx_bps)",
                                         v));
         return 0;
-}
-
-static json_t *json_interval(double lo, double hi)
-{
-        if (!isfinite(lo) && !isfinite(hi))
-                return json_null();
-        /* An unbounded end is null: JSON has no infinity. */
-        return json_pack("[o,o]", json_number_or_null(lo), json_number_or_null(hi));
 }
 
 static json_t *window_to_json(const PlanArgs *p)
@@ -1254,15 +1045,15 @@ static json_t *limits_to_json(const QueryEpoch *e)
 {
         return json_pack("{s:I,s:o,s:o,s:o}", "epoch", (json_int_t)e->epoch, "start_ms",
                          e->start_ms >= 0 ? json_integer(e->start_ms) : json_null(), "effective_cpus",
-                         json_number_or_null(e->effective_cpus), "memory_limit_bytes",
-                         json_integer_or_null(e->memory_limit_bytes));
+                         api_json_number(e->effective_cpus), "memory_limit_bytes",
+                         api_json_integer(e->memory_limit_bytes));
 }
 
 static json_t *capacity_to_json(double threshold, const FitCapacity *c, const FitResult *f)
 {
-        return json_pack("{s:o,s:o,s:o,s:b,s:o,s:s}", "threshold", json_number_or_null(threshold), "users",
-                         json_number_or_null(c->users), "ci95", json_interval(c->lo, c->hi), "extrapolated",
-                         c->extrapolated, "max_users_seen", json_number_or_null(f->users_max), "quality",
+        return json_pack("{s:o,s:o,s:o,s:b,s:o,s:s}", "threshold", api_json_number(threshold), "users",
+                         api_json_number(c->users), "ci95", api_json_interval(c->lo, c->hi), "extrapolated",
+                         c->extrapolated, "max_users_seen", api_json_number(f->users_max), "quality",
                          fit_quality_to_string(f->quality));
 }
 
@@ -1272,11 +1063,11 @@ static json_t *curve_fit_to_json(const CapacityCurve *e)
 
         if (!f->valid)
                 return json_null();
-        return json_pack("{s:o,s:o,s:o,s:I,s:I,s:I,s:o,s:o,s:o,s:s}", "intercept", json_number_or_null(f->beta[0]),
-                         "slope", json_number_or_null(f->beta[1]), "r2", json_number_or_null(f->r2), "samples",
+        return json_pack("{s:o,s:o,s:o,s:I,s:I,s:I,s:o,s:o,s:o,s:s}", "intercept", api_json_number(f->beta[0]),
+                         "slope", api_json_number(f->beta[1]), "r2", api_json_number(f->r2), "samples",
                          (json_int_t)f->samples, "levels", (json_int_t)f->levels, "dof", (json_int_t)f->dof,
-                         "slope_se", json_number_or_null(f->se[1]), "intercept_se", json_number_or_null(f->se[0]),
-                         "slope_ci95", json_interval(e->slope_lo, e->slope_hi), "quality",
+                         "slope_se", api_json_number(f->se[1]), "intercept_se", api_json_number(f->se[0]),
+                         "slope_ci95", api_json_interval(e->slope_lo, e->slope_hi), "quality",
                          fit_quality_to_string(f->quality));
 }
 
@@ -1296,7 +1087,7 @@ static int curve_epoch_set(json_t *o, const CapacityCurve *e)
 {
         json_t *points = json_array();
 
-        if (json_set(o, "points", points) < 0)
+        if (api_json_set(o, "points", points) < 0)
                 return -ENOMEM;
         for (size_t i = 0; e && i < e->n_levels; i++) {
                 const CurveAgg *l = &e->levels[i];
@@ -1304,24 +1095,24 @@ static int curve_epoch_set(json_t *o, const CapacityCurve *e)
                 if (json_array_append_new(points,
                                           json_pack("{s:I,s:I,s:o,s:o,s:o,s:o}", "users", (json_int_t)l->users,
                                                     "samples", (json_int_t)l->n, "mean",
-                                                    json_number_or_null(level_mean(l)), "stddev",
-                                                    json_number_or_null(level_stddev(l)), "p95",
-                                                    json_number_or_null(level_p95(l)), "max",
-                                                    json_number_or_null(l->n > 0 ? l->max : NAN))) < 0)
+                                                    api_json_number(level_mean(l)), "stddev",
+                                                    api_json_number(level_stddev(l)), "p95",
+                                                    api_json_number(level_p95(l)), "max",
+                                                    api_json_number(l->n > 0 ? l->max : NAN))) < 0)
                         return -ENOMEM;
         }
         if (!e)
-                return json_set(o, "fit", json_null()) < 0 ||
-                                       json_set(o, "capacity",
+                return api_json_set(o, "fit", json_null()) < 0 ||
+                                       api_json_set(o, "capacity",
                                                 json_pack("{s:n,s:n,s:n,s:b,s:n,s:s}", "threshold", "users", "ci95",
                                                           "extrapolated", false, "max_users_seen", "quality",
                                                           "none")) < 0 ||
-                                       json_set(o, "limits", json_null()) < 0
+                                       api_json_set(o, "limits", json_null()) < 0
                                ? -ENOMEM
                                : 0;
-        if (json_set(o, "fit", curve_fit_to_json(e)) < 0 ||
-            json_set(o, "capacity", capacity_to_json(e->threshold, &e->capacity, &e->fit)) < 0 ||
-            json_set(o, "limits", limits_to_json(&e->limits)) < 0)
+        if (api_json_set(o, "fit", curve_fit_to_json(e)) < 0 ||
+            api_json_set(o, "capacity", capacity_to_json(e->threshold, &e->capacity, &e->fit)) < 0 ||
+            api_json_set(o, "limits", limits_to_json(&e->limits)) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -1333,9 +1124,9 @@ static json_t *curves_agent_to_json(const QueryAgent *a, const CapacityCurves *c
         _cleanup_json_ json_t *o = json_object();
         json_t *epochs = json_array();
 
-        if (!o || json_set(o, "agent", json_string(a->id)) < 0 || json_set(o, "virt", json_text(a->virt)) < 0 ||
-            json_set(o, "labels", agent_labels_to_json(a)) < 0 || json_set(o, "window", window_to_json(p)) < 0 || curve_epoch_set(o, capacity_curves_newest(c)) < 0 ||
-            json_set(o, "epochs", epochs) < 0)
+        if (!o || api_json_set(o, "agent", json_string(a->id)) < 0 || api_json_set(o, "virt", api_json_text(a->virt)) < 0 ||
+            api_json_set(o, "labels", agent_labels_to_json(a)) < 0 || api_json_set(o, "window", window_to_json(p)) < 0 || curve_epoch_set(o, capacity_curves_newest(c)) < 0 ||
+            api_json_set(o, "epochs", epochs) < 0)
                 return NULL;
         for (size_t i = 0; i < c->n; i++) {
                 json_t *e = json_object();
@@ -1344,50 +1135,6 @@ static json_t *curves_agent_to_json(const QueryAgent *a, const CapacityCurves *c
                         return NULL;
         }
         return TAKE_PTR(o);
-}
-
-/* RFC 4180 field: quoted when it holds a comma, quote or line break. */
-static void csv_field(FILE *f, const char *s)
-{
-        if (!s[strcspn(s, ",\"\r\n")]) {
-                fputs(s, f);
-                return;
-        }
-        fputc('"', f);
-        for (; *s; s++) {
-                if (*s == '"')
-                        fputc('"', f);
-                fputc(*s, f);
-        }
-        fputc('"', f);
-}
-
-static void csv_number(FILE *f, double v)
-{
-        if (isfinite(v))
-                fprintf(f, "%.15g", v);
-}
-
-/* Numbers separated by commas, each preceded by one (the row's text columns come first). */
-static void csv_numbers(FILE *f, const double *v, size_t n)
-{
-        for (size_t i = 0; i < n; i++) {
-                fputc(',', f);
-                csv_number(f, v[i]);
-        }
-}
-
-/* Closes *f (an open_memstream() of *buf) and answers its text. */
-static int csv_finish(FILE **f, char **buf, size_t *size, const char *name, ApiResponse *ret)
-{
-        if (fflush(*f) != 0 || ferror(*f))
-                return -ENOMEM;
-        fclose(TAKE_PTR(*f));
-        ret->status = 200;
-        ret->content_type = CONTENT_TYPE_CSV;
-        ret->body = TAKE_PTR(*buf);
-        ret->size = *size;
-        return response_set_header(ret, "Content-Disposition", "inline; filename=\"seatmeter-%s.csv\"", name);
 }
 
 static const char *metric_unit(CurveMetric m)
@@ -1416,15 +1163,15 @@ static void curves_csv_rows(FILE *f, const QueryAgent *a, const CapacityCurves *
                         const CurveAgg *l = e && e->n_levels > 0 ? &e->levels[j] : NULL;
                         bool ok = fit && fit->valid;
 
-                        csv_field(f, a->id);
+                        api_csv_field(f, a->id);
                         fputc(',', f);
-                        csv_field(f, a->virt);
+                        api_csv_field(f, a->virt);
                         fprintf(f, ",%s,", curve_metric_to_string(metric));
                         if (l)
                                 fprintf(f, "%lld,%llu", (long long)l->users, (unsigned long long)l->n);
                         else
                                 fputs(",0", f);
-                        csv_numbers(f,
+                        api_csv_numbers(f,
                                     (const double[]){ l ? level_mean(l) : NAN, l ? level_p95(l) : NAN,
                                                       l && l->n > 0 ? l->max : NAN, ok ? fit->beta[0] : NAN,
                                                       ok ? fit->beta[1] : NAN, ok ? fit->r2 : NAN,
@@ -1434,7 +1181,7 @@ static void curves_csv_rows(FILE *f, const QueryAgent *a, const CapacityCurves *
                         fprintf(f, ",%s", e ? "" : "");
                         if (e)
                                 fprintf(f, "%lld", (long long)e->limits.epoch);
-                        csv_numbers(f,
+                        api_csv_numbers(f,
                                     (const double[]){ e ? e->limits.effective_cpus : NAN,
                                                       e ? e->limits.memory_limit_bytes : NAN, e ? e->slope_lo : NAN,
                                                       e ? e->slope_hi : NAN, e ? e->capacity.lo : NAN,
@@ -1443,7 +1190,7 @@ static void curves_csv_rows(FILE *f, const QueryAgent *a, const CapacityCurves *
                         fprintf(f, ",%s,%s,%s,", e && isfinite(e->capacity.users) ? (e->capacity.extrapolated ? "1" : "0") : "",
                                 fit_quality_to_string(fit ? fit->quality : FIT_NONE), metric_unit(metric));
                         /* The agent's labels as the JSON object /api/v1/agents serves. */
-                        csv_field(f, isempty(a->labels) ? "{}" : a->labels);
+                        api_csv_field(f, isempty(a->labels) ? "{}" : a->labels);
                         fputs("\r\n", f);
                 }
         }
@@ -1468,7 +1215,7 @@ static int route_curves(Query *q, const ApiRequest *req, ApiResponse *ret)
         size_t n = 0, size = 0;
         int format, r = 0;
 
-        if (args_check(req, allowed, "agent", ret) < 0 || plan_metric(req, &metric, ret) < 0 ||
+        if (api_args_check(req, allowed, "agent", ret) < 0 || plan_metric(req, &metric, ret) < 0 ||
             plan_format(req, false, &format, ret) < 0 || plan_args_parse(req, &p, ret) < 0 ||
             plan_agents(q, req, &list, &n, ret) < 0)
                 return 0;
@@ -1483,7 +1230,7 @@ static int route_curves(Query *q, const ApiRequest *req, ApiResponse *ret)
                 if (r == -E2BIG)
                         r = api_error(ret, 400, "curve of agent '%s' too large", list[i].id);
                 else if (r < 0)
-                        r = db_error(ret, r);
+                        r = api_db_error(ret, r);
                 else
                         r = 0;
                 if (ret->status != 0)
@@ -1499,7 +1246,7 @@ static int route_curves(Query *q, const ApiRequest *req, ApiResponse *ret)
                 fputs(CURVES_CSV_HEADER, f);
                 for (size_t i = 0; i < n; i++)
                         curves_csv_rows(f, &list[i], &curves[i], metric);
-                r = csv_finish(&f, &buf, &size, curve_metric_to_string(metric), ret);
+                r = api_response_csv(&f, &buf, &size, curve_metric_to_string(metric), ret);
                 goto done;
         }
 
@@ -1517,7 +1264,7 @@ static int route_curves(Query *q, const ApiRequest *req, ApiResponse *ret)
                         r = -ENOMEM;
         }
         if (r >= 0)
-                r = response_json(ret, 200, TAKE_PTR(o));
+                r = api_response_json(ret, 200, TAKE_PTR(o));
 done:
         for (size_t i = 0; i < n; i++)
                 capacity_curves_done(&curves[i]);
@@ -1534,32 +1281,32 @@ static json_t *model_epoch_to_json(const CapacityModel *e)
         json_t *coef = json_object();
         const FitResult *f = &e->fit;
 
-        if (!o || json_set(o, "coefficients", coef) < 0)
+        if (!o || api_json_set(o, "coefficients", coef) < 0)
                 return NULL;
         for (unsigned i = 0; i < FIT_PARAMS_MAX; i++) {
                 double lo = f->beta[i] - f->t95 * f->se[i], hi = f->beta[i] + f->t95 * f->se[i];
 
-                if (json_set(coef, model_terms[i],
-                             f->active[i] ? json_pack("{s:o,s:o,s:o}", "value", json_number_or_null(f->beta[i]),
-                                                      "se", json_number_or_null(f->se[i]), "ci95",
-                                                      json_interval(lo, hi))
+                if (api_json_set(coef, model_terms[i],
+                             f->active[i] ? json_pack("{s:o,s:o,s:o}", "value", api_json_number(f->beta[i]),
+                                                      "se", api_json_number(f->se[i]), "ci95",
+                                                      api_json_interval(lo, hi))
                                           : json_null()) < 0)
                         return NULL;
         }
-        if (json_set(o, "limits", limits_to_json(&e->limits)) < 0 ||
-            json_set(o, "r2", json_number_or_null(f->r2)) < 0 ||
-            json_set(o, "levels", json_integer((json_int_t)f->levels)) < 0 ||
-            json_set(o, "samples", json_integer((json_int_t)f->samples)) < 0 ||
-            json_set(o, "dof", json_integer((json_int_t)f->dof)) < 0 ||
-            json_set(o, "quality", json_string(fit_quality_to_string(f->quality))) < 0 ||
-            json_set(o, "mix",
-                     json_pack("{s:o,s:o,s:o,s:b}", "listeners", json_number_or_null(e->mix[0]), "voice",
-                               json_number_or_null(e->mix[1]), "video", json_number_or_null(e->mix[2]), "observed",
+        if (api_json_set(o, "limits", limits_to_json(&e->limits)) < 0 ||
+            api_json_set(o, "r2", api_json_number(f->r2)) < 0 ||
+            api_json_set(o, "levels", json_integer((json_int_t)f->levels)) < 0 ||
+            api_json_set(o, "samples", json_integer((json_int_t)f->samples)) < 0 ||
+            api_json_set(o, "dof", json_integer((json_int_t)f->dof)) < 0 ||
+            api_json_set(o, "quality", json_string(fit_quality_to_string(f->quality))) < 0 ||
+            api_json_set(o, "mix",
+                     json_pack("{s:o,s:o,s:o,s:b}", "listeners", api_json_number(e->mix[0]), "voice",
+                               api_json_number(e->mix[1]), "video", api_json_number(e->mix[2]), "observed",
                                e->mix_observed)) < 0 ||
-            json_set(o, "per_user",
-                     json_pack("{s:o,s:o}", "value", json_number_or_null(e->per_user), "se",
-                               json_number_or_null(e->per_user_se))) < 0 ||
-            json_set(o, "capacity", capacity_to_json(e->threshold, &e->capacity, f)) < 0)
+            api_json_set(o, "per_user",
+                     json_pack("{s:o,s:o}", "value", api_json_number(e->per_user), "se",
+                               api_json_number(e->per_user_se))) < 0 ||
+            api_json_set(o, "capacity", capacity_to_json(e->threshold, &e->capacity, f)) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -1569,10 +1316,10 @@ static json_t *model_agent_to_json(const QueryAgent *a, const CapacityModels *m,
         _cleanup_json_ json_t *o = json_object();
         json_t *epochs = json_array();
 
-        if (!o || json_set(o, "agent", json_string(a->id)) < 0 || json_set(o, "virt", json_text(a->virt)) < 0 ||
-            json_set(o, "labels", agent_labels_to_json(a)) < 0 || json_set(o, "window", window_to_json(p)) < 0 ||
-            json_set(o, "model", m->n > 0 ? model_epoch_to_json(&m->epochs[m->n - 1]) : json_null()) < 0 ||
-            json_set(o, "epochs", epochs) < 0)
+        if (!o || api_json_set(o, "agent", json_string(a->id)) < 0 || api_json_set(o, "virt", api_json_text(a->virt)) < 0 ||
+            api_json_set(o, "labels", agent_labels_to_json(a)) < 0 || api_json_set(o, "window", window_to_json(p)) < 0 ||
+            api_json_set(o, "model", m->n > 0 ? model_epoch_to_json(&m->epochs[m->n - 1]) : json_null()) < 0 ||
+            api_json_set(o, "epochs", epochs) < 0)
                 return NULL;
         for (size_t i = 0; i < m->n; i++)
                 if (json_array_append_new(epochs, model_epoch_to_json(&m->epochs[i])) < 0)
@@ -1591,7 +1338,7 @@ static int route_model(Query *q, const ApiRequest *req, ApiResponse *ret)
         size_t n = 0;
         int r = 0;
 
-        if (args_check(req, allowed, "agent", ret) < 0 || plan_metric(req, &metric, ret) < 0 ||
+        if (api_args_check(req, allowed, "agent", ret) < 0 || plan_metric(req, &metric, ret) < 0 ||
             plan_args_parse(req, &p, ret) < 0 || plan_agents(q, req, &list, &n, ret) < 0)
                 return 0;
 
@@ -1612,13 +1359,13 @@ static int route_model(Query *q, const ApiRequest *req, ApiResponse *ret)
                 if (r == -E2BIG)
                         return api_error(ret, 400, "model of agent '%s' too large", list[i].id);
                 if (r < 0)
-                        return db_error(ret, r);
+                        return api_db_error(ret, r);
                 a = model_agent_to_json(&list[i], &m, &p);
                 capacity_models_done(&m);
                 if (!a || json_array_append_new(arr, a) < 0)
                         return -ENOMEM;
         }
-        return response_json(ret, 200, TAKE_PTR(o));
+        return api_response_json(ret, 200, TAKE_PTR(o));
 }
 
 /* ---- /api/v1/report ---- */
@@ -1687,12 +1434,12 @@ static json_t *report_resource_to_json(const CapacityCurve *e, const CapacityMod
                 return json_null();
         return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:s,s:o,s:o,s:o,s:o}", "metric",
                          curve_metric_to_string(capacity_resource_metric(r)), "unit", report_unit_text(r),
-                         "per_user", json_number_or_null(e->fit.valid ? e->fit.beta[1] : NAN), "per_user_ci95",
-                         json_interval(e->slope_lo, e->slope_hi), "base",
-                         json_number_or_null(e->fit.valid ? e->fit.beta[0] : NAN), "r2", json_number_or_null(e->fit.r2),
-                         "sample_stddev", json_number_or_null(curve_sample_stddev(e)), "levels",
+                         "per_user", api_json_number(e->fit.valid ? e->fit.beta[1] : NAN), "per_user_ci95",
+                         api_json_interval(e->slope_lo, e->slope_hi), "base",
+                         api_json_number(e->fit.valid ? e->fit.beta[0] : NAN), "r2", api_json_number(e->fit.r2),
+                         "sample_stddev", api_json_number(curve_sample_stddev(e)), "levels",
                          (json_int_t)e->fit.levels, "samples", (json_int_t)e->fit.samples, "quality",
-                         fit_quality_to_string(e->fit.quality), "threshold", json_number_or_null(e->threshold),
+                         fit_quality_to_string(e->fit.quality), "threshold", api_json_number(e->threshold),
                          "capacity", capacity_to_json(e->threshold, &e->capacity, &e->fit), "model",
                          m ? model_epoch_to_json(m) : json_null(), "limits", limits_to_json(&e->limits));
 }
@@ -1705,26 +1452,26 @@ static json_t *report_agent_to_json(const ReportData *d, const PlanArgs *p)
                 d->view.binding >= 0 ? capacity_curves_newest(&d->curves[d->view.binding]) : NULL;
         bool any = false;
 
-        if (!o || json_set(o, "agent", json_string(d->agent.id)) < 0 ||
-            json_set(o, "virt", json_text(d->agent.virt)) < 0 ||
-            json_set(o, "hostname", json_text(d->agent.hostname)) < 0 ||
-            json_set(o, "labels", agent_labels_to_json(&d->agent)) < 0 ||
-            json_set(o, "window", window_to_json(p)) < 0 || json_set(o, "resources", res) < 0)
+        if (!o || api_json_set(o, "agent", json_string(d->agent.id)) < 0 ||
+            api_json_set(o, "virt", api_json_text(d->agent.virt)) < 0 ||
+            api_json_set(o, "hostname", api_json_text(d->agent.hostname)) < 0 ||
+            api_json_set(o, "labels", agent_labels_to_json(&d->agent)) < 0 ||
+            api_json_set(o, "window", window_to_json(p)) < 0 || api_json_set(o, "resources", res) < 0)
                 return NULL;
         for (unsigned r = 0; r < _CAPACITY_RESOURCE_MAX; r++) {
                 const CapacityCurve *e = capacity_curves_newest(&d->curves[r]);
 
                 any = any || e;
-                if (json_set(res, capacity_resource_to_string((CapacityResource)r),
+                if (api_json_set(res, capacity_resource_to_string((CapacityResource)r),
                              report_resource_to_json(e, &d->models[r], (CapacityResource)r)) < 0)
                         return NULL;
         }
-        if (json_set(o, "status", json_string(any ? "ok" : "no_points")) < 0 ||
-            json_set(o, "binding",
+        if (api_json_set(o, "status", json_string(any ? "ok" : "no_points")) < 0 ||
+            api_json_set(o, "binding",
                      b ? json_pack("{s:s,s:o,s:o}", "resource",
                                    capacity_resource_to_string((CapacityResource)d->view.binding), "users",
-                                   json_number_or_null(b->capacity.users), "ci95",
-                                   json_interval(b->capacity.lo, b->capacity.hi))
+                                   api_json_number(b->capacity.users), "ci95",
+                                   api_json_interval(b->capacity.lo, b->capacity.hi))
                        : json_null()) < 0)
                 return NULL;
         return TAKE_PTR(o);
@@ -1758,41 +1505,41 @@ static void report_csv_row(FILE *f, const ReportData *d, const PlanArgs *p)
 
         for (unsigned r = 0; r < _CAPACITY_RESOURCE_MAX; r++)
                 any = any || capacity_curves_newest(&d->curves[r]);
-        csv_field(f, d->agent.id);
+        api_csv_field(f, d->agent.id);
         fputc(',', f);
-        csv_field(f, d->agent.virt);
+        api_csv_field(f, d->agent.virt);
         fputc(',', f);
-        csv_field(f, d->agent.hostname);
+        api_csv_field(f, d->agent.hostname);
         fputc(',', f);
-        csv_field(f, d->agent.labels[0] ? d->agent.labels : "{}");
+        api_csv_field(f, d->agent.labels[0] ? d->agent.labels : "{}");
         fprintf(f, ",%s,", any ? "ok" : "no_points");
         if (cpu)
                 fprintf(f, "%lld", (long long)cpu->limits.epoch);
-        csv_numbers(f,
+        api_csv_numbers(f,
                     (const double[]){ cpu ? cpu->limits.effective_cpus : d->agent.effective_cpus,
                                       cpu ? cpu->limits.memory_limit_bytes : d->agent.memory_limit_bytes,
                                       (double)p->from_ms, (double)p->to_ms },
                     4);
         fprintf(f, ",%s", b ? capacity_resource_to_string((CapacityResource)d->view.binding) : "");
-        csv_numbers(f, (const double[]){ b ? b->capacity.users : NAN, b ? b->capacity.lo : NAN, b ? b->capacity.hi : NAN },
+        api_csv_numbers(f, (const double[]){ b ? b->capacity.users : NAN, b ? b->capacity.lo : NAN, b ? b->capacity.hi : NAN },
                     3);
         for (unsigned r = 0; r < _CAPACITY_RESOURCE_MAX; r++) {
                 const CapacityCurve *e = capacity_curves_newest(&d->curves[r]);
                 const CapacityModel *m = d->models[r].n > 0 ? &d->models[r].epochs[d->models[r].n - 1] : NULL;
                 bool ok = e && e->fit.valid;
 
-                csv_numbers(f,
+                api_csv_numbers(f,
                             (const double[]){ ok ? e->fit.beta[1] : NAN, e ? e->slope_lo : NAN, e ? e->slope_hi : NAN,
                                               ok ? e->fit.beta[0] : NAN, curve_sample_stddev(e), e ? e->fit.r2 : NAN,
                                               e ? (double)e->fit.levels : NAN, e ? (double)e->fit.samples : NAN },
                             8);
                 fprintf(f, ",%s", e ? fit_quality_to_string(e->fit.quality) : "");
-                csv_numbers(f,
+                api_csv_numbers(f,
                             (const double[]){ e ? e->threshold : NAN, e ? e->capacity.users : NAN,
                                               e ? e->capacity.lo : NAN, e ? e->capacity.hi : NAN },
                             4);
                 fprintf(f, ",%s", e && isfinite(e->capacity.users) ? (e->capacity.extrapolated ? "1" : "0") : "");
-                csv_numbers(f,
+                api_csv_numbers(f,
                             (const double[]){ m ? m->fit.beta[1] : NAN, m ? m->fit.beta[2] : NAN, m ? m->fit.beta[3] : NAN,
                                               m ? m->fit.se[1] : NAN, m ? m->fit.se[2] : NAN, m ? m->fit.se[3] : NAN },
                             6);
@@ -1814,7 +1561,7 @@ static int route_report(Query *q, const ApiRequest *req, ApiResponse *ret)
         PlanArgs p;
         int format, r = 0;
 
-        if (args_check(req, allowed, "agent", ret) < 0 || plan_format(req, true, &format, ret) < 0 ||
+        if (api_args_check(req, allowed, "agent", ret) < 0 || plan_format(req, true, &format, ret) < 0 ||
             plan_args_parse(req, &p, ret) < 0 || plan_agents(q, req, &list, &n, ret) < 0)
                 return 0;
         data = calloc(MAX(n, (size_t)1), sizeof(ReportData));
@@ -1831,7 +1578,7 @@ static int route_report(Query *q, const ApiRequest *req, ApiResponse *ret)
                 goto done;
         }
         if (r < 0) {
-                r = db_error(ret, r);
+                r = api_db_error(ret, r);
                 goto done;
         }
 
@@ -1851,7 +1598,7 @@ static int route_report(Query *q, const ApiRequest *req, ApiResponse *ret)
                                 r = -ENOMEM;
                 }
                 if (r >= 0)
-                        r = response_json(ret, 200, TAKE_PTR(o));
+                        r = api_response_json(ret, 200, TAKE_PTR(o));
                 goto done;
         }
 
@@ -1864,7 +1611,7 @@ static int route_report(Query *q, const ApiRequest *req, ApiResponse *ret)
                 report_csv_header(f);
                 for (size_t i = 0; i < n; i++)
                         report_csv_row(f, &data[i], &p);
-                r = csv_finish(&f, &buf, &size, "report", ret);
+                r = api_response_csv(&f, &buf, &size, "report", ret);
                 goto done;
         }
         r = report_html(views, n,
@@ -1876,7 +1623,7 @@ static int route_report(Query *q, const ApiRequest *req, ApiResponse *ret)
         if (r >= 0) {
                 fclose(TAKE_PTR(f));
                 ret->status = 200;
-                ret->content_type = CONTENT_TYPE_HTML;
+                ret->content_type = API_CONTENT_TYPE_HTML;
                 ret->body = TAKE_PTR(buf);
                 ret->size = size;
         }
@@ -1894,18 +1641,18 @@ static int bbb_append(const QueryBbb *b, void *userdata)
 
         if (!o || json_array_append_new(userdata, o) < 0)
                 return -ENOMEM;
-        if (json_set(o, "name", json_text(b->name)) < 0 ||
-            json_set(o, "up", b->up < 0 ? json_null() : json_boolean(b->up)) < 0 ||
-            json_set(o, "last_poll_ms", json_integer_or_null(b->last_poll_ms)) < 0 ||
-            json_set(o, "last_ok_ms", json_integer_or_null(b->last_ok_ms)) < 0 ||
-            json_set(o, "meetings", json_integer_or_null(b->meetings)) < 0 ||
-            json_set(o, "participants", json_integer_or_null(b->participants)) < 0 ||
-            json_set(o, "listeners", json_integer_or_null(b->listeners)) < 0 ||
-            json_set(o, "voice", json_integer_or_null(b->voice)) < 0 ||
-            json_set(o, "video", json_integer_or_null(b->video)) < 0 ||
-            json_set(o, "moderators", json_integer_or_null(b->moderators)) < 0 ||
-            json_set(o, "breakouts", json_integer_or_null(b->breakouts)) < 0 ||
-            json_set(o, "error", json_text(b->error)) < 0)
+        if (api_json_set(o, "name", api_json_text(b->name)) < 0 ||
+            api_json_set(o, "up", b->up < 0 ? json_null() : json_boolean(b->up)) < 0 ||
+            api_json_set(o, "last_poll_ms", api_json_integer(b->last_poll_ms)) < 0 ||
+            api_json_set(o, "last_ok_ms", api_json_integer(b->last_ok_ms)) < 0 ||
+            api_json_set(o, "meetings", api_json_integer(b->meetings)) < 0 ||
+            api_json_set(o, "participants", api_json_integer(b->participants)) < 0 ||
+            api_json_set(o, "listeners", api_json_integer(b->listeners)) < 0 ||
+            api_json_set(o, "voice", api_json_integer(b->voice)) < 0 ||
+            api_json_set(o, "video", api_json_integer(b->video)) < 0 ||
+            api_json_set(o, "moderators", api_json_integer(b->moderators)) < 0 ||
+            api_json_set(o, "breakouts", api_json_integer(b->breakouts)) < 0 ||
+            api_json_set(o, "error", api_json_text(b->error)) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -1917,15 +1664,15 @@ static int route_bbb_array(Query *q, const ApiRequest *req, QueryBbbCb append, A
         _cleanup_json_ json_t *a = NULL;
         int r;
 
-        if (args_check(req, allowed, NULL, ret) < 0)
+        if (api_args_check(req, allowed, NULL, ret) < 0)
                 return 0;
         a = json_array();
         if (!a)
                 return -ENOMEM;
         r = query_bbb(q, append, a);
         if (r < 0)
-                return db_error(ret, r);
-        return response_json(ret, 200, TAKE_PTR(a));
+                return api_db_error(ret, r);
+        return api_response_json(ret, 200, TAKE_PTR(a));
 }
 
 /* ---- Zabbix ----
@@ -1940,14 +1687,14 @@ static int zabbix_set_number(json_t *o, const char *key, double v, bool integer)
 {
         if (!isfinite(v))
                 return 0;
-        return json_set(o, key, integer ? json_integer((json_int_t)v) : json_real(v));
+        return api_json_set(o, key, integer ? json_integer((json_int_t)v) : json_real(v));
 }
 
 static int zabbix_set_text(json_t *o, const char *key, const char *s)
 {
         if (isempty(s))
                 return 0;
-        return json_set(o, key, json_text(s));
+        return api_json_set(o, key, api_json_text(s));
 }
 
 static int64_t zabbix_max_age_ms(const ApiRequest *req)
@@ -1957,8 +1704,8 @@ static int64_t zabbix_max_age_ms(const ApiRequest *req)
 
 static int zabbix_discovery_append(const QueryAgent *a, const QuerySample *latest, void *userdata)
 {
-        json_t *o = json_pack("{s:s,s:o,s:o}", "{#AGENT}", a->id, "{#VIRT}", json_text_or_empty(a->virt),
-                              "{#BBB}", json_text_or_empty(a->bbb));
+        json_t *o = json_pack("{s:s,s:o,s:o}", "{#AGENT}", a->id, "{#VIRT}", api_json_text_or_empty(a->virt),
+                              "{#BBB}", api_json_text_or_empty(a->bbb));
 
         if (!o)
                 return -ENOMEM;
@@ -1984,11 +1731,11 @@ static int route_zabbix_agent(Query *q, const ApiRequest *req, const char *id, A
         bool has, fresh;
         int r;
 
-        if (args_check(req, allowed, NULL, ret) < 0 || find_agent(q, id, &a, ret) < 0)
+        if (api_args_check(req, allowed, NULL, ret) < 0 || find_agent(q, id, &a, ret) < 0)
                 return 0;
         r = query_latest(q, a.num, &s);
         if (r < 0)
-                return db_error(ret, r);
+                return api_db_error(ret, r);
         has = r > 0;
         if (has)
                 age_ms = req->now_ms - (s.time_ms + a.clock_offset_ms);
@@ -1998,18 +1745,18 @@ static int route_zabbix_agent(Query *q, const ApiRequest *req, const char *id, A
         if (!o)
                 return -ENOMEM;
         /* Numbers only (booleans as 0/1) so every value feeds a numeric dependent item. */
-        if (json_set(o, "agent", json_string(a.id)) < 0 || zabbix_set_text(o, "virt", a.virt) < 0 ||
+        if (api_json_set(o, "agent", json_string(a.id)) < 0 || zabbix_set_text(o, "virt", a.virt) < 0 ||
             zabbix_set_text(o, "bbb", a.bbb) < 0 ||
-            json_set(o, "connected", json_integer(a.connected)) < 0 ||
-            json_set(o, "fresh", json_integer(fresh)) < 0 ||
+            api_json_set(o, "connected", json_integer(a.connected)) < 0 ||
+            api_json_set(o, "fresh", json_integer(fresh)) < 0 ||
             zabbix_set_number(o, "last_seen_ms", a.last_seen_ms, true) < 0 ||
             zabbix_set_number(o, "effective_cpus", a.effective_cpus, false) < 0 ||
             zabbix_set_number(o, "cpu_count", a.cpu_count >= 0 ? (double)a.cpu_count : NAN, true) < 0 ||
             zabbix_set_number(o, "memory_limit_bytes", a.memory_limit_bytes, true) < 0 ||
-            json_set(o, "clock_offset_ms", json_integer(a.clock_offset_ms)) < 0)
+            api_json_set(o, "clock_offset_ms", json_integer(a.clock_offset_ms)) < 0)
                 return -ENOMEM;
-        if (has && (json_set(o, "time_ms", json_integer(s.time_ms)) < 0 ||
-                    json_set(o, "sample_age_s", json_real((double)age_ms / 1000.0)) < 0))
+        if (has && (api_json_set(o, "time_ms", json_integer(s.time_ms)) < 0 ||
+                    api_json_set(o, "sample_age_s", json_real((double)age_ms / 1000.0)) < 0))
                 return -ENOMEM;
         if (fresh) {
                 if (zabbix_set_number(o, "cpu_usage_seconds", s.v[QUERY_CPU_USAGE_USEC] / 1e6, false) < 0 ||
@@ -2021,7 +1768,7 @@ static int route_zabbix_agent(Query *q, const ApiRequest *req, const char *id, A
                                               query_column_is_integer(columns[i])) < 0)
                                 return -ENOMEM;
         }
-        return response_json(ret, 200, TAKE_PTR(o));
+        return api_response_json(ret, 200, TAKE_PTR(o));
 }
 
 static int zabbix_bbb_discovery_append(const QueryBbb *b, void *userdata)
@@ -2062,11 +1809,11 @@ static int route_zabbix_bbb(Query *q, const ApiRequest *req, const char *name, A
         bool fresh;
         int r;
 
-        if (args_check(req, allowed, NULL, ret) < 0)
+        if (api_args_check(req, allowed, NULL, ret) < 0)
                 return 0;
         r = query_bbb(q, zabbix_bbb_find, &f);
         if (r < 0)
-                return db_error(ret, r);
+                return api_db_error(ret, r);
         if (!f.has)
                 return api_error(ret, 404, "unknown BBB server '%s'", name);
         fresh = isfinite(b->last_ok_ms) && req->now_ms - (int64_t)b->last_ok_ms <= zabbix_max_age_ms(req);
@@ -2074,11 +1821,11 @@ static int route_zabbix_bbb(Query *q, const ApiRequest *req, const char *name, A
         o = json_object();
         if (!o)
                 return -ENOMEM;
-        if (json_set(o, "name", json_string(b->name)) < 0 ||
-            (b->up >= 0 && json_set(o, "up", json_integer(b->up)) < 0) ||
-            json_set(o, "fresh", json_integer(fresh)) < 0 ||
-            json_set(o, "poll_error", json_integer(!isempty(b->error))) < 0 ||
-            json_set(o, "error", json_text_or_empty(b->error)) < 0 ||
+        if (api_json_set(o, "name", json_string(b->name)) < 0 ||
+            (b->up >= 0 && api_json_set(o, "up", json_integer(b->up)) < 0) ||
+            api_json_set(o, "fresh", json_integer(fresh)) < 0 ||
+            api_json_set(o, "poll_error", json_integer(!isempty(b->error))) < 0 ||
+            api_json_set(o, "error", api_json_text_or_empty(b->error)) < 0 ||
             zabbix_set_number(o, "last_poll_ms", b->last_poll_ms, true) < 0 ||
             zabbix_set_number(o, "last_ok_ms", b->last_ok_ms, true) < 0)
                 return -ENOMEM;
@@ -2090,7 +1837,7 @@ static int route_zabbix_bbb(Query *q, const ApiRequest *req, const char *name, A
                       zabbix_set_number(o, "moderators", b->moderators, true) < 0 ||
                       zabbix_set_number(o, "breakouts", b->breakouts, true) < 0))
                 return -ENOMEM;
-        return response_json(ret, 200, TAKE_PTR(o));
+        return api_response_json(ret, 200, TAKE_PTR(o));
 }
 
 static int zabbix_count_agent(const QueryAgent *a, const QuerySample *latest, void *userdata)
@@ -2109,7 +1856,7 @@ static int route_zabbix_daemon(Query *q, const ApiRequest *req, ApiResponse *ret
         int64_t agents = 0;
         bool db_ok;
 
-        if (args_check(req, allowed, NULL, ret) < 0)
+        if (api_args_check(req, allowed, NULL, ret) < 0)
                 return 0;
         db_ok = q && query_agents(q, zabbix_count_agent, &agents) >= 0;
         o = json_pack(
@@ -2127,9 +1874,9 @@ static int route_zabbix_daemon(Query *q, const ApiRequest *req, ApiResponse *ret
                 "http_requests", (json_int_t)STATS_GET(http_requests));
         if (!o)
                 return -ENOMEM;
-        if (db_ok && json_set(o, "agents", json_integer(agents)) < 0)
+        if (db_ok && api_json_set(o, "agents", json_integer(agents)) < 0)
                 return -ENOMEM;
-        return response_json(ret, 200, TAKE_PTR(o));
+        return api_response_json(ret, 200, TAKE_PTR(o));
 }
 
 /* ---- /metrics, /healthz ---- */
@@ -2143,7 +1890,7 @@ static int route_metrics(Query *q, const ApiRequest *req, ApiResponse *ret)
         /* Prometheus sends no arguments; anything is ignored rather than failing a scrape. */
         r = metrics_render(q, &body, &size);
         if (r < 0)
-                return db_error(ret, r);
+                return api_db_error(ret, r);
         ret->status = 200;
         ret->content_type = METRICS_CONTENT_TYPE;
         ret->body = TAKE_PTR(body);
@@ -2168,7 +1915,7 @@ static int route_healthz(ApiResponse *ret)
                 return -ENOMEM;
         }
         ret->status = e == 0 ? 200 : 503;
-        ret->content_type = CONTENT_TYPE_JSON;
+        ret->content_type = API_CONTENT_TYPE_JSON;
         ret->size = (size_t)n;
         return 0;
 }
@@ -2180,14 +1927,14 @@ static int route_status(const ApiRequest *req, ApiResponse *ret)
         bool file = req->config_file && req->config_file[0];
         json_t *o;
 
-        if (args_check(req, allowed, NULL, ret) < 0)
+        if (api_args_check(req, allowed, NULL, ret) < 0)
                 return 0;
         o = json_pack("{s:s,s:o,s:s,s:o}", "version", PACKAGE_VERSION, "config_file",
                       file ? json_string(req->config_file) : json_null(), "config_source",
-                      file ? "file" : "built-in defaults", "db", json_text(req->db_path));
+                      file ? "file" : "built-in defaults", "db", api_json_text(req->db_path));
         if (!o)
                 return -ENOMEM;
-        return response_json(ret, 200, o);
+        return api_response_json(ret, 200, o);
 }
 
 /* ---- dispatch ---- */
@@ -2280,7 +2027,7 @@ int api_handle(Query *q, const ApiRequest *req, ApiResponse *ret)
             !streq(req->path, "/api/v1/zabbix/daemon")) {
                 r = query_begin(q);
                 if (r < 0)
-                        return db_error(ret, r);
+                        return api_db_error(ret, r);
                 tx = true;
         }
         r = dispatch(q, req, ret);

@@ -3,6 +3,9 @@
  * response (status, content type, body) out. No sockets here: daemon/http.c does the transport,
  * authentication and static files, so every route is testable with a database and a struct. */
 
+#include <stdio.h>
+
+#include "api-format.h"
 #include "config.h"
 #include "live.h"
 #include "macro.h"
@@ -22,6 +25,10 @@
 #define API_HOUR_MS (3600LL * 1000)
 #define API_TIME_MAX_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
 #define API_ZABBIX_MAX_AGE_DEFAULT_MS (60LL * 1000) /* the zabbix_max_age_s setting's default */
+
+#define API_CONTENT_TYPE_JSON "application/json"
+#define API_CONTENT_TYPE_CSV "text/csv; charset=utf-8"
+#define API_CONTENT_TYPE_HTML "text/html; charset=utf-8"
 
 typedef struct ApiArg {
         const char *key;
@@ -62,8 +69,37 @@ int api_handle(Query *q, const ApiRequest *req, ApiResponse *ret);
 
 void api_response_done(ApiResponse *r);
 
-/* Builds a {"error": message} response with status. */
+/* ---- building a response ----
+ * A route answers through these. An error the client caused is a complete response too: the route
+ * builds it and returns 0 (or api_failed()'s code to stop its caller); a route returns < 0 only when
+ * it could not answer at all (-ENOMEM, or an internal error that becomes a 500). */
+
+/* Builds a {"error": message} response with status. Returns 0, or -ENOMEM. */
 int api_error(ApiResponse *ret, unsigned status, const char *fmt, ...) _printf_(3, 4);
+/* For "return api_failed(api_error(...));" in a helper: r when < 0 (out of memory), else -EINVAL, so the
+ * caller stops while the error response stands. */
+int api_failed(int r);
+/* A database error r as a 503 response; -ENOMEM is passed on as it is. */
+int api_db_error(ApiResponse *ret, int r);
+/* A 200 JSON response from j, which it takes (NULL: out of memory). Returns 0 or -ENOMEM. */
+int api_response_json(ApiResponse *ret, unsigned status, json_t *j);
+/* Closes *f (an open_memstream() of *buf, *size) and answers its text as CSV, named
+ * seatmeter-<name>.csv; takes *buf. Returns 0 or -ENOMEM. */
+int api_response_csv(FILE **f, char **buf, size_t *size, const char *name, ApiResponse *ret);
+/* Adds a header (name static, value formatted) to r. Returns 0, -ENOMEM, or -ENOBUFS when the slots are
+ * full. */
+int api_response_set_header(ApiResponse *r, const char *name, const char *fmt, ...) _printf_(3, 4);
+
+/* ---- reading the arguments ---- */
+
+/* Checks that every argument is one of allowed (NULL-terminated) and that only repeatable (or NULL)
+ * repeats. Arguments starting with "_" (cache busters) are ignored. Answers 400 itself and returns < 0. */
+int api_args_check(const ApiRequest *req, const char *const *allowed, const char *repeatable, ApiResponse *ret);
+/* The value of the first argument key ("" for a key without value), or NULL when absent. */
+const char *api_arg_get(const ApiRequest *req, const char *key);
+/* Parses the epoch-ms argument key within [0, API_TIME_MAX_MS] into *ret; def when absent. Answers 400
+ * itself and returns < 0. */
+int api_arg_time(const ApiRequest *req, const char *key, int64_t def, int64_t *ret, ApiResponse *resp);
 
 /* Parses a series step: "raw", a number of milliseconds, or a number with a unit (ms, s, m, h, d).
  * Returns 0 and the step in ms (0 for "raw"), -EINVAL on anything else, -ERANGE when it exceeds
@@ -79,9 +115,4 @@ typedef struct ApiSeriesPlan {
         int64_t step_ms; /* bucket width; 0 when raw */
 } ApiSeriesPlan;
 void api_series_plan(int64_t from_ms, int64_t to_ms, int64_t step_ms, uint64_t limit, ApiSeriesPlan *ret);
-
-/* Writes v as a JSON number with at most 15 significant digits and no trailing zeros (null when not
- * finite) into buf (API_DOUBLE_MAX bytes); returns the length. Integers print exactly. */
-#define API_DOUBLE_MAX 32
-size_t api_format_double(double v, char *buf);
 
