@@ -455,12 +455,12 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
         return 0;
 }
 
-/* A time the daemon can use: positive, and (clock-corrected) at most INGEST_FUTURE_MAX_MS ahead. The
- * offset is bounded by conn_handle_hello(), so the sum cannot overflow. */
+/* A time the daemon can use: positive, and (clock-corrected) at most STORE_FUTURE_MAX_MS (one day, the
+ * store's limit) ahead. The offset is bounded by conn_handle_hello(), so the sum cannot overflow. */
 static bool sample_time_is_sane(const Conn *c, const Seatmeter__Sample *s, int64_t now)
 {
         return s->has_time_ms && s->time_ms > 0 && s->time_ms <= INT64_MAX / 2 &&
-               s->time_ms + c->clock_offset_ms <= now + INGEST_FUTURE_MAX_MS;
+               s->time_ms + c->clock_offset_ms <= now + STORE_FUTURE_MAX_MS;
 }
 
 static bool sample_is_absurd(const Conn *c, const Seatmeter__Sample *s, int64_t now)

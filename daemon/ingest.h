@@ -34,7 +34,6 @@
 #define INGEST_COMMIT_PENDING_MAX 10000   /* commit at once when this many samples are pending */
 #define INGEST_HELLO_TIMEOUT_MS 5000      /* a connection must send Hello within this */
 #define INGEST_CLOSE_TIMEOUT_MS 5000      /* a refused peer gets this long to read its Welcome */
-#define INGEST_FUTURE_MAX_MS (24LL * 3600 * 1000) /* samples later than now + this are absurd */
 #define INGEST_TOKEN_MAX 1024             /* longest token in a Hello */
 #define INGEST_URI_MAX 300                /* longest URI description of a listener or peer */
 #define INGEST_RETENTION_STEP_ROWS 2000   /* rows deleted per retention step */
