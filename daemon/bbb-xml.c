@@ -2,6 +2,7 @@
  * element names alone, because <metadata> and <customdata> carry arbitrary names chosen by whoever
  * created the meeting: a metadata key called participantCount must not count. */
 
+#include <inttypes.h>
 #include <strings.h>
 #include <stdarg.h>
 

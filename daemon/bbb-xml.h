@@ -3,9 +3,13 @@
  * Pure: takes a buffer, never a socket or a file, so it is unit-tested over fixtures and fuzzed.
  * OWNER: bbb. */
 
-#include "bbb.h"
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "bbb-counts.h"
 #include "macro.h"
 
+#define BBB_BODY_MAX (8 * 1024 * 1024) /* larger getMeetings answers are refused */
 #define BBB_XML_DEPTH_MAX 32             /* element nesting; BBB's answers are 6 deep (metadata 5+) */
 #define BBB_XML_ELEMENTS_MAX 1000000     /* elements per answer */
 #define BBB_XML_TEXT_MAX 1024            /* text of one element we read (counts, ids, message) */
@@ -50,6 +54,12 @@ int bbb_xml_parse(const char *body, size_t size, BbbMeetings **ret, char **ret_e
 
 BbbMeetings *bbb_meetings_free(BbbMeetings *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BbbMeetings *, bbb_meetings_free)
+
+/* Parses a getMeetings XML body. Returns 0 and counts; -EBADMSG for non-XML or truncated bodies;
+ * -EPROTO when returncode is FAILED (ret_error gets messageKey: message, caller frees). Counts may carry
+ * thousands separators ("1,202", "1.202"). <meetings/> or no <meetings> element mean zero. On -EBADMSG
+ * ret_error gets a short description too; ret_error may be NULL. */
+int bbb_parse_meetings(const char *body, size_t size, BbbCounts *ret, char **ret_error);
 
 /* Parses one count as BBB renders it: plain digits, or digits in groups of three with one kind of
  * thousands separator as Java locales print them ("1,202", "1.202", "1 202", "1'202", no-break and

@@ -5,18 +5,14 @@
 
 #include <systemd/sd-event.h>
 
+#include "bbb-counts.h"
 #include "config.h"
 #include "macro.h"
 #include "store.h"
 
-#define BBB_BODY_MAX (8 * 1024 * 1024) /* larger getMeetings answers are refused */
 #define BBB_URL_MAX 8192                /* a request URL, checksum included */
 #define BBB_QUERY_MAX 4096              /* the query string given to bbb_build_url() */
 #define BBB_CALL_MAX 64                 /* an API call name ("getMeetings") */
-
-typedef struct BbbCounts {
-        int64_t meetings, participants, listeners, voice, video, moderators, breakouts;
-} BbbCounts;
 
 typedef struct BbbPoller BbbPoller;
 
@@ -63,9 +59,3 @@ int bbb_poller_get_state(const BbbPoller *p, const char *name, BbbServerState *r
  * that is not letters, a query with spaces, '#' or control characters; -E2BIG above BBB_URL_MAX. */
 int bbb_build_url(const char *url, const char *call, const char *query, const char *secret, ChecksumAlgo algo,
                   char **ret);
-
-/* Parses a getMeetings XML body. Returns 0 and counts; -EBADMSG for non-XML or truncated bodies;
- * -EPROTO when returncode is FAILED (ret_error gets messageKey: message, caller frees). Counts may carry
- * thousands separators ("1,202", "1.202"). <meetings/> or no <meetings> element mean zero. On -EBADMSG
- * ret_error gets a short description too; ret_error may be NULL. Per-meeting detail: bbb-xml.h. */
-int bbb_parse_meetings(const char *body, size_t size, BbbCounts *ret, char **ret_error);

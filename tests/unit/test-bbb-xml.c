@@ -2,6 +2,7 @@
  * count syntax with thousands separators. */
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
