@@ -685,26 +685,36 @@ static int net_dev_line(Span line, Span *ret_name, AgentNetDev *ret)
         return 0;
 }
 
+/* The next interface of /proc/net/dev after the two header lines, counting lines in *lines. Returns 1
+ * with the interface, 0 at the end, -EINVAL for a line that is not an interface or a file without its
+ * headers, -E2BIG past CGPARSE_LINES_MAX lines. The one walker under both readers below. */
+static int net_dev_next(const char **cur, unsigned *lines, Span *ret_name, AgentNetDev *ret)
+{
+        Span line;
+        int r;
+
+        while (next_line(cur, &line)) {
+                if (++*lines > CGPARSE_LINES_MAX)
+                        return -E2BIG;
+                if (*lines <= 2 || line.n == 0)
+                        continue; /* the two header lines */
+                r = net_dev_line(line, ret_name, ret);
+                return r < 0 ? r : 1;
+        }
+        return *lines < 2 ? -EINVAL : 0;
+}
+
 int cgparse_net_dev(const char *buf, bool include_lo, AgentNetDev *devs, unsigned max, unsigned *ret_n,
                     bool *ret_truncated)
 {
         const char *cur = buf;
-        Span line;
         unsigned n = 0, lines = 0;
         bool truncated = false;
+        Span name;
+        AgentNetDev d;
+        int r;
 
-        while (next_line(&cur, &line)) {
-                Span name;
-                AgentNetDev d;
-                int r;
-
-                if (++lines > CGPARSE_LINES_MAX)
-                        return -E2BIG;
-                if (lines <= 2 || line.n == 0)
-                        continue; /* the two header lines */
-                r = net_dev_line(line, &name, &d);
-                if (r < 0)
-                        return r;
+        while ((r = net_dev_next(&cur, &lines, &name, &d)) > 0) {
                 if (!include_lo && span_eq(name, "lo"))
                         continue;
                 if (n >= max) {
@@ -713,8 +723,8 @@ int cgparse_net_dev(const char *buf, bool include_lo, AgentNetDev *devs, unsigne
                 }
                 devs[n++] = d;
         }
-        if (lines < 2)
-                return -EINVAL;
+        if (r < 0)
+                return r;
         *ret_n = n;
         *ret_truncated = truncated;
         return 0;
@@ -724,30 +734,20 @@ int cgparse_net_dev_pick(const char *buf, const char (*names)[AGENT_IFNAME_MAX],
                          AgentNetDev *devs, bool *ret_found)
 {
         const char *cur = buf;
-        Span line;
         unsigned lines = 0;
+        Span name;
+        AgentNetDev d;
+        int r;
 
         for (unsigned i = 0; i < n_names; i++)
                 ret_found[i] = false;
-        while (next_line(&cur, &line)) {
-                Span name;
-                AgentNetDev d;
-                int r;
-
-                if (++lines > CGPARSE_LINES_MAX)
-                        return -E2BIG;
-                if (lines <= 2 || line.n == 0)
-                        continue;
-                r = net_dev_line(line, &name, &d);
-                if (r < 0)
-                        return r;
+        while ((r = net_dev_next(&cur, &lines, &name, &d)) > 0)
                 for (unsigned i = 0; i < n_names; i++)
                         if (!ret_found[i] && span_eq(name, names[i])) {
                                 devs[i] = d;
                                 ret_found[i] = true;
                         }
-        }
-        return lines < 2 ? -EINVAL : 0;
+        return r;
 }
 
 int cgparse_first_pid(const char *buf, unsigned *ret)
