@@ -1049,12 +1049,13 @@ static json_t *limits_to_json(const QueryEpoch *e)
                          api_json_integer(e->memory_limit_bytes));
 }
 
-static json_t *capacity_to_json(double threshold, const FitCapacity *c, const FitResult *f)
+/* steal: the mean CPU steal share that lowered the threshold (NAN: none, or not a CPU metric). */
+static json_t *capacity_to_json(double threshold, double steal, const FitCapacity *c, const FitResult *f)
 {
-        return json_pack("{s:o,s:o,s:o,s:b,s:o,s:s}", "threshold", api_json_number(threshold), "users",
-                         api_json_number(c->users), "ci95", api_json_interval(c->lo, c->hi), "extrapolated",
-                         c->extrapolated, "max_users_seen", api_json_number(f->users_max), "quality",
-                         fit_quality_to_string(f->quality));
+        return json_pack("{s:o,s:o,s:o,s:o,s:b,s:o,s:s}", "threshold", api_json_number(threshold), "steal_share",
+                         api_json_number(steal), "users", api_json_number(c->users), "ci95",
+                         api_json_interval(c->lo, c->hi), "extrapolated", c->extrapolated, "max_users_seen",
+                         api_json_number(f->users_max), "quality", fit_quality_to_string(f->quality));
 }
 
 static json_t *curve_fit_to_json(const CapacityCurve *e)
@@ -1104,14 +1105,14 @@ static int curve_epoch_set(json_t *o, const CapacityCurve *e)
         if (!e)
                 return api_json_set(o, "fit", json_null()) < 0 ||
                                        api_json_set(o, "capacity",
-                                                json_pack("{s:n,s:n,s:n,s:b,s:n,s:s}", "threshold", "users", "ci95",
+                                                json_pack("{s:n,s:n,s:n,s:n,s:b,s:n,s:s}", "threshold", "steal_share", "users", "ci95",
                                                           "extrapolated", false, "max_users_seen", "quality",
                                                           "none")) < 0 ||
                                        api_json_set(o, "limits", json_null()) < 0
                                ? -ENOMEM
                                : 0;
         if (api_json_set(o, "fit", curve_fit_to_json(e)) < 0 ||
-            api_json_set(o, "capacity", capacity_to_json(e->threshold, &e->capacity, &e->fit)) < 0 ||
+            api_json_set(o, "capacity", capacity_to_json(e->threshold, e->steal, &e->capacity, &e->fit)) < 0 ||
             api_json_set(o, "limits", limits_to_json(&e->limits)) < 0)
                 return -ENOMEM;
         return 0;
@@ -1306,7 +1307,7 @@ static json_t *model_epoch_to_json(const CapacityModel *e)
             api_json_set(o, "per_user",
                      json_pack("{s:o,s:o}", "value", api_json_number(e->per_user), "se",
                                api_json_number(e->per_user_se))) < 0 ||
-            api_json_set(o, "capacity", capacity_to_json(e->threshold, &e->capacity, f)) < 0)
+            api_json_set(o, "capacity", capacity_to_json(e->threshold, e->steal, &e->capacity, f)) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -1440,7 +1441,7 @@ static json_t *report_resource_to_json(const CapacityCurve *e, const CapacityMod
                          "sample_stddev", api_json_number(curve_sample_stddev(e)), "levels",
                          (json_int_t)e->fit.levels, "samples", (json_int_t)e->fit.samples, "quality",
                          fit_quality_to_string(e->fit.quality), "threshold", api_json_number(e->threshold),
-                         "capacity", capacity_to_json(e->threshold, &e->capacity, &e->fit), "model",
+                         "capacity", capacity_to_json(e->threshold, e->steal, &e->capacity, &e->fit), "model",
                          m ? model_epoch_to_json(m) : json_null(), "limits", limits_to_json(&e->limits));
 }
 
@@ -1494,7 +1495,7 @@ static void report_csv_header(FILE *f)
                         "%s_per_video_se_%s",
                         n, u, n, u, n, u, n, u, n, u, n, n, n, n, n, u, n, n, n, n, n, u, n, u, n, u, n, u, n, u, n, u);
         }
-        fputs("\r\n", f);
+        fputs(",cpu_steal_share\r\n", f);
 }
 
 static void report_csv_row(FILE *f, const ReportData *d, const PlanArgs *p)
@@ -1544,6 +1545,7 @@ static void report_csv_row(FILE *f, const ReportData *d, const PlanArgs *p)
                                               m ? m->fit.se[1] : NAN, m ? m->fit.se[2] : NAN, m ? m->fit.se[3] : NAN },
                             6);
         }
+        api_csv_numbers(f, (const double[]){ cpu ? cpu->steal : NAN }, 1);
         fputs("\r\n", f);
 }
 

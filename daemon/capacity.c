@@ -54,18 +54,25 @@ void capacity_thresholds_merge(CapacityThresholds *t, const CapacityThresholds *
         merge_one(&t->net, CAPACITY_NET_DEFAULT);
 }
 
-double capacity_threshold(CurveMetric m, const CapacityThresholds *t, const QueryEpoch *limits, const QueryAgent *a)
+bool capacity_metric_uses_steal(CurveMetric m)
+{
+        return m == CURVE_CPU_RATIO || m == CURVE_CPU_CORES;
+}
+
+double capacity_threshold(CurveMetric m, const CapacityThresholds *t, const QueryEpoch *limits, const QueryAgent *a,
+                          double steal)
 {
         double cpus = limits && isfinite(limits->effective_cpus) ? limits->effective_cpus : a->effective_cpus;
         double memory = limits && isfinite(limits->memory_limit_bytes) ? limits->memory_limit_bytes
                                                                          : a->memory_limit_bytes;
         double link = isfinite(t->link_mbps) && t->link_mbps > 0 ? t->link_mbps * 1e6 / 8 : NAN; /* bytes/s */
+        double cpu = isfinite(steal) && steal > 0 ? MAX(t->cpu - steal, 0.0) : t->cpu;
 
         switch (m) {
         case CURVE_CPU_RATIO:
-                return t->cpu;
+                return cpu;
         case CURVE_CPU_CORES:
-                return isfinite(cpus) ? t->cpu * cpus : NAN;
+                return isfinite(cpus) ? cpu * cpus : NAN;
         case CURVE_WORKING_SET:
                 return isfinite(memory) ? t->memory * memory : NAN;
         case CURVE_NET_RX:
@@ -102,6 +109,8 @@ typedef struct CurveLoad {
                 c->epochs[c->n] = (Entry){                                                                   \
                         .limits = { .epoch = epoch, .start_ms = -1, .effective_cpus = NAN,                   \
                                     .memory_limit_bytes = NAN },                                             \
+                        .end_ms = INT64_MAX,                                                                 \
+                        .steal = NAN,                                                                        \
                 };                                                                                           \
                 *ret = &c->epochs[c->n++];                                                                   \
                 return 0;                                                                                    \
@@ -164,18 +173,102 @@ typedef struct EpochFill {
         CapacityCurve *curves;
         CapacityModel *models;
         size_t n;
+        int64_t *prev_end; /* end_ms of the previous entry filled, to be set by the next epoch */
 } EpochFill;
 
+static QueryEpoch *epoch_limits(EpochFill *f, size_t i, int64_t **ret_end)
+{
+        *ret_end = f->curves ? &f->curves[i].end_ms : &f->models[i].end_ms;
+        return f->curves ? &f->curves[i].limits : &f->models[i].limits;
+}
+
+/* Epochs come oldest first: each one ends where the next one starts. */
 static int epoch_fill(const QueryEpoch *q, void *userdata)
 {
         EpochFill *f = userdata;
 
+        if (f->prev_end && q->start_ms >= 0)
+                *f->prev_end = q->start_ms;
+        f->prev_end = NULL;
         for (size_t i = 0; i < f->n; i++) {
-                QueryEpoch *dst = f->curves ? &f->curves[i].limits : &f->models[i].limits;
-                if (dst->epoch == q->epoch)
+                int64_t *end;
+                QueryEpoch *dst = epoch_limits(f, i, &end);
+
+                if (dst->epoch == q->epoch) {
                         *dst = *q;
+                        f->prev_end = end;
+                }
         }
         return 0;
+}
+
+/* ---- CPU steal per epoch, from the hourly trends ---- */
+
+typedef struct StealAcc {
+        EpochFill *epochs;
+        double *sum, *n; /* per epoch, weighted by the share of each hour that lies in the epoch */
+} StealAcc;
+
+static int steal_add_hour(const QueryTrend *t, void *userdata)
+{
+        StealAcc *s = userdata;
+        int64_t n = t->count[QUERY_STEAL_RATIO];
+
+        if (n <= 0 || !isfinite(t->sum[QUERY_STEAL_RATIO]))
+                return 0;
+        /* An hour in which the limits changed counts for each epoch by the part of it the epoch holds: a
+         * change 5 s into an hour gives that hour to the new epoch, nearly all of it. */
+        for (size_t i = 0; i < s->epochs->n; i++) {
+                int64_t *end;
+                const QueryEpoch *e = epoch_limits(s->epochs, i, &end);
+                int64_t lo = MAX(t->hour_ms, e->start_ms), hi = MIN(t->hour_ms + QUERY_HOUR_MS, *end);
+                double w;
+
+                if (hi <= lo)
+                        continue;
+                w = (double)(hi - lo) / (double)QUERY_HOUR_MS;
+                s->sum[i] += w * t->sum[QUERY_STEAL_RATIO];
+                s->n[i] += w * (double)n;
+        }
+        return 0;
+}
+
+/* Sets the steal of every epoch in f to the mean steal share of the trends hours that overlap both the
+ * window and the epoch (NAN when the agent measured no steal there: a container). The trends hold every
+ * sample, with or without a participant count, so this is the share over the epoch's whole time in the
+ * window, at the cost of one row per hour. */
+static int steal_load(Query *q, int64_t agent_num, int64_t from_ms, int64_t to_ms, EpochFill *f)
+{
+        _cleanup_free_ double *sum = NULL, *n = NULL;
+        int r;
+
+        if (f->n == 0)
+                return 0;
+        sum = calloc(f->n, sizeof(double));
+        n = calloc(f->n, sizeof(double));
+        if (!sum || !n)
+                return -ENOMEM;
+        r = query_trends(q, agent_num, from_ms - from_ms % QUERY_HOUR_MS, to_ms, steal_add_hour,
+                         &(StealAcc){ .epochs = f, .sum = sum, .n = n });
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < f->n; i++) {
+                double *dst = f->curves ? &f->curves[i].steal : &f->models[i].steal;
+
+                *dst = n[i] > 0 ? sum[i] / n[i] : NAN;
+        }
+        return 0;
+}
+
+/* Fills the limits, ends and steal of the epochs of a curve or model load. */
+static int epochs_complete(Query *q, const QueryAgent *a, CurveMetric m, int64_t from_ms, int64_t to_ms, EpochFill *f)
+{
+        int r;
+
+        r = query_epochs(q, a->num, epoch_fill, f);
+        if (r < 0 || !capacity_metric_uses_steal(m))
+                return r;
+        return steal_load(q, a->num, from_ms, to_ms, f);
 }
 
 static void curve_finish(CapacityCurve *e, const QueryAgent *a, CurveMetric m, const CapacityThresholds *t,
@@ -198,7 +291,8 @@ static void curve_finish(CapacityCurve *e, const QueryAgent *a, CurveMetric m, c
                 e->slope_lo = e->fit.beta[1] - e->fit.t95 * se;
                 e->slope_hi = e->fit.beta[1] + e->fit.t95 * se;
         }
-        e->threshold = isfinite(threshold_override) ? threshold_override : capacity_threshold(m, t, &e->limits, a);
+        e->threshold = isfinite(threshold_override) ? threshold_override
+                                                    : capacity_threshold(m, t, &e->limits, a, e->steal);
         fit_capacity(&e->fit, (const double[]){ 1 }, e->threshold, &e->capacity);
 }
 
@@ -216,7 +310,7 @@ int capacity_curves_load(Query *q, const QueryAgent *a, CurveMetric m, int64_t f
 
         r = query_curves(q, a->num, (int)m, from_ms, to_ms, curve_load_row, &l);
         if (r >= 0)
-                r = query_epochs(q, a->num, epoch_fill, &(EpochFill){ .curves = c.epochs, .n = c.n });
+                r = epochs_complete(q, a, m, from_ms, to_ms, &(EpochFill){ .curves = c.epochs, .n = c.n });
         if (r < 0) {
                 capacity_curves_done(&c);
                 return r;
@@ -289,7 +383,7 @@ int capacity_models_load(Query *q, const QueryAgent *a, CurveMetric m, int64_t f
 
         r = query_curve_mix(q, a->num, (int)m, from_ms, to_ms, model_load_row, &c);
         if (r >= 0)
-                r = query_epochs(q, a->num, epoch_fill, &(EpochFill){ .models = c.epochs, .n = c.n });
+                r = epochs_complete(q, a, m, from_ms, to_ms, &(EpochFill){ .models = c.epochs, .n = c.n });
         if (r < 0) {
                 capacity_models_done(&c);
                 return r;
@@ -303,7 +397,7 @@ int capacity_models_load(Query *q, const QueryAgent *a, CurveMetric m, int64_t f
                         e->mix[j] = mix ? mix[j] : e->fit.mix[j];
                 fit_slope_along(&e->fit, e->mix, &e->per_user, &e->per_user_se);
                 e->threshold = isfinite(threshold_override) ? threshold_override
-                                                            : capacity_threshold(m, t, &e->limits, a);
+                                                            : capacity_threshold(m, t, &e->limits, a, e->steal);
                 fit_capacity(&e->fit, e->mix, e->threshold, &e->capacity);
         }
         *ret = c;

@@ -21,11 +21,13 @@ void capacity_thresholds_merge(CapacityThresholds *t, const CapacityThresholds *
 /* One metric's curve in one limits epoch. */
 typedef struct CapacityCurve {
         QueryEpoch limits;      /* epoch 0 and NAN limits for rows stored before epochs existed */
+        int64_t end_ms;         /* start of the next epoch, INT64_MAX for the newest */
+        double steal;           /* mean CPU steal share over the epoch's hours in the window, NAN: none */
         CurveAgg *levels;       /* by users ascending, owned */
         size_t n_levels, alloc_levels;
         FitResult fit;
         double slope_lo, slope_hi; /* 95% interval of the slope (NAN without one) */
-        double threshold;       /* in the metric's unit, NAN: none known */
+        double threshold;       /* in the metric's unit, lowered by steal (see capacity_threshold()), NAN: none */
         FitCapacity capacity;
 } CapacityCurve;
 
@@ -35,8 +37,17 @@ typedef struct CapacityCurves {
 } CapacityCurves;
 
 /* The threshold of metric m for an agent under limits (falling back to the agent's current limits when
- * the epoch's are unknown), from t (merged, see above). NAN when none is known. */
-double capacity_threshold(CurveMetric m, const CapacityThresholds *t, const QueryEpoch *limits, const QueryAgent *a);
+ * the epoch's are unknown), from t (merged, see above). NAN when none is known.
+ *
+ * steal is the mean CPU steal share (of the effective CPUs) the guest saw, NAN when it measured none (a
+ * container): the vCPU time the hypervisor gave to others is not the guest's to use, so a CPU threshold
+ * is lowered by it, as if the steal were usage: cpu_ratio's threshold becomes cpu - steal (cpu_cores': that
+ * times the CPUs), floored at 0. Other metrics ignore it. */
+double capacity_threshold(CurveMetric m, const CapacityThresholds *t, const QueryEpoch *limits, const QueryAgent *a,
+                          double steal);
+
+/* Whether the capacity of metric m is lowered by CPU steal (cpu_ratio, cpu_cores). */
+bool capacity_metric_uses_steal(CurveMetric m);
 
 /* Reads the curve of agent a and metric m over [from_ms, to_ms] (whole hours), per limits epoch, fits
  * each and projects its capacity at the threshold (threshold_override when finite). -E2BIG when an
@@ -50,6 +61,8 @@ const CapacityCurve *capacity_curves_newest(const CapacityCurves *c);
 /* The per-stream-type model of one metric in one epoch: value = base + a*listeners + b*voice + c*video. */
 typedef struct CapacityModel {
         QueryEpoch limits;
+        int64_t end_ms;   /* as in CapacityCurve */
+        double steal;
         FitLevel *levels; /* owned */
         size_t n_levels, alloc_levels;
         FitResult fit;

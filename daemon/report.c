@@ -288,6 +288,8 @@ static void agent_section(FILE *f, const ReportAgent *a, const ReportWindow *w)
                 }
                 fputs("<td>", f);
                 value_text(f, (CapacityResource)r, e->threshold);
+                if (isfinite(e->steal))
+                        fprintf(f, " <span class=\"steal\">(after %.1f%% steal)</span>", 100 * e->steal);
                 fprintf(f, "</td><td class=\"capacity\" data-resource=\"%s\">",
                         capacity_resource_to_string((CapacityResource)r));
                 users_text(f, e->capacity.users);

@@ -12,12 +12,16 @@ noise comes from its own seed. Imported by test_capacity_truth.py and test_repor
 
 import os
 import random
+import sqlite3
 import sys
+import tempfile
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from protowire import field_bytes, field_double, field_varint, frame, parse_fields, read_varint  # noqa: E402
 from test_ingest import WireClient, hello  # noqa: E402
+from harness import Daemon  # noqa: E402
 
 POLL_S = 60            # the BBB server's poll interval (config interval_s)
 SAMPLE_S = 10          # one sample every 10 s
@@ -86,7 +90,7 @@ def hello_frame(agent_id, virt=None):
 class Feeder:
     """One agent's connection and counters."""
 
-    def __init__(self, uri, agent_id, seed, cpus=2, memory=4 << 30, virt=None):
+    def __init__(self, uri, agent_id, seed, cpus=2, memory=4 << 30, virt=None, steal=None):
         self.c = WireClient(uri, timeout=30)
         self.c.send(hello_frame(agent_id, virt))
         m = self.c.expect("welcome")
@@ -98,6 +102,8 @@ class Feeder:
         self.memory = memory
         self.pending_limits = cpus != 2 or memory != 4 << 30
         self.last_ms = None
+        self.steal = steal          # share of the effective CPUs stolen (a VM measured whole), None: no field
+        self.steal_usec = 0
 
     def set_limits(self, cpus, memory=4 << 30):
         self.cpus, self.memory = cpus, memory
@@ -106,6 +112,8 @@ class Feeder:
     def sample_body(self, time_ms, cores):
         if self.last_ms is not None:
             self.usage_usec += max(0, int(round(cores * (time_ms - self.last_ms) * 1000)))
+            if self.steal is not None:
+                self.steal_usec += int(round(self.steal * self.cpus * (time_ms - self.last_ms) * 1000))
         self.last_ms = time_ms
         self.seq += 1
         b = field_varint(1, self.seq) + field_varint(2, time_ms)
@@ -113,6 +121,8 @@ class Feeder:
             b += field_bytes(3, limits_body(self.cpus, self.memory))
             self.pending_limits = False
         b += field_varint(10, self.usage_usec)
+        if self.steal is not None:
+            b += field_varint(16, self.steal_usec)
         ws = (1 << 30) + int(cores * (256 << 20))
         b += field_varint(20, ws + (64 << 20)) + field_varint(21, ws)
         return b
@@ -143,3 +153,31 @@ def wait_aggregated(d, agent_ids, until_ms, timeout=60):
             return
         time.sleep(0.2)
     raise AssertionError("aggregates not flushed in time")
+
+
+def daemon_with_polls(tmp, config, phases):
+    """The schema first, then the BBB history of phases (as write_polls), then the daemon that labels the
+    samples from it."""
+    d = Daemon(tmp, config=config)
+    d.stop()
+    con = sqlite3.connect(d.db_path)
+    write_polls(con, phases)
+    con.close()
+    return Daemon(tmp, config=config)
+
+
+class CapacityCase(unittest.TestCase):
+    """A test class with its temporary directory (cls.tmp) and its daemon (cls.d, set by the subclass's
+    setUpClass after calling this one's), stopped and removed at the end."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmpdir = tempfile.TemporaryDirectory(prefix="seatmeter-test-")
+        cls.tmp = cls.tmpdir.name
+        cls.d = None
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.d:
+            cls.d.stop()
+        cls.tmpdir.cleanup()

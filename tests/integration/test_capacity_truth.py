@@ -11,15 +11,11 @@ A BBB history and agents whose CPU cost per listener, per voice and per video us
   (cpu_ratio per participant halves when the CPUs double), each saying which limits it is for."""
 
 import os
-import sqlite3
 import sys
-import tempfile
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import Daemon  # noqa: E402
 import capacity_data as cd  # noqa: E402
 
 TRUTH_A = (0.10, 0.004, 0.02, 0.08)    # an earlier experiment: everything costs twice as much
@@ -36,11 +32,10 @@ def true_capacity(costs, threshold):
     return (threshold - costs[0]) / per_user(costs)
 
 
-class CapacityTruth(unittest.TestCase):
+class CapacityTruth(cd.CapacityCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmpdir = tempfile.TemporaryDirectory(prefix="seatmeter-test-")
-        cls.tmp = cls.tmpdir.name
+        super().setUpClass()
         now = int(time.time() * 1000)
         base = now - now % cd.HOUR_MS
         cls.polls_a, end_a = cd.phase_times(base - 10 * cd.DAY_MS)
@@ -54,13 +49,7 @@ class CapacityTruth(unittest.TestCase):
         config += (f"[experiment a]\nstart = {cls.start_a}\nend = {cls.end_a - 1}\n"
                    f"[experiment b]\nstart = {cls.start_b}\nend = {cls.end_b - 1}\n")
 
-        # The schema first, then the BBB history, then the daemon that labels the samples from it.
-        d = Daemon(cls.tmp, config=config)
-        d.stop()
-        con = sqlite3.connect(d.db_path)
-        cd.write_polls(con, [cls.polls_a, cls.polls_b1, cls.polls_b2])
-        con.close()
-        cls.d = Daemon(cls.tmp, config=config)
+        cls.d = cd.daemon_with_polls(cls.tmp, config, [cls.polls_a, cls.polls_b1, cls.polls_b2])
         uri = f"unix:{cls.d.unix_path}"
 
         t = time.monotonic()
@@ -77,11 +66,6 @@ class CapacityTruth(unittest.TestCase):
         cd.wait_aggregated(cls.d, agents, cls.polls_b1[-1][0])
         cd.wait_aggregated(cls.d, ["truth"], cls.polls_b2[-1][0])
         cls.feed_s = time.monotonic() - t
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.stop()
-        cls.tmpdir.cleanup()
 
     def model(self, agent, metric="cpu_cores", **args):
         q = "&".join(f"{k}={v}" for k, v in args.items())

@@ -12,15 +12,12 @@ page part only: the JSON and CSV checks always run."""
 import csv
 import io
 import os
-import sqlite3
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import Daemon  # noqa: E402
 import capacity_data as cd  # noqa: E402
 from test_dashboard import ARTIFACTS, Browser, missing_browser  # noqa: E402
 
@@ -30,21 +27,16 @@ GUESTS = [  # id, Virt number, cost in cores: base, per listener, per voice user
 ]
 
 
-class Report(unittest.TestCase):
+class Report(cd.CapacityCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmpdir = tempfile.TemporaryDirectory(prefix="seatmeter-test-")
-        tmp = cls.tmpdir.name
+        super().setUpClass()
+        tmp = cls.tmp
         now = int(time.time() * 1000)
         cls.polls, cls.end = cd.phase_times(now - now % cd.HOUR_MS - 2 * cd.DAY_MS)
         config = cd.bbb_config(os.path.join(tmp, "bbb1.secret"))
         config += "".join(f"[agent {g[0]}]\nbbb = bbb1\n" for g in GUESTS) + "[agent idle]\nbbb = bbb1\n"
-        d = Daemon(tmp, config=config)
-        d.stop()
-        con = sqlite3.connect(d.db_path)
-        cd.write_polls(con, [cls.polls])
-        con.close()
-        cls.d = Daemon(tmp, config=config)
+        cls.d = cd.daemon_with_polls(tmp, config, [cls.polls])
         for i, (aid, virt, costs) in enumerate(GUESTS):
             f = cd.Feeder(f"unix:{cls.d.unix_path}", aid, seed=7 + i, virt=virt)
             f.feed(cls.polls, costs)
@@ -53,11 +45,6 @@ class Report(unittest.TestCase):
         f.close()
         cd.wait_aggregated(cls.d, [g[0] for g in GUESTS], cls.polls[-1][0])
         cls.args = "agent=bbb-lxc&agent=bbb-kvm&agent=idle&mix=0.7,0.25,0.05"
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.stop()
-        cls.tmpdir.cleanup()
 
     def test_json(self):
         doc = self.d.get_json(f"/api/v1/report?{self.args}")
