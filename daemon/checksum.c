@@ -35,19 +35,28 @@ size_t checksum_digest_size(ChecksumAlgo algo)
         return 0;
 }
 
+static const char *const checksum_names[] = {
+        [CHECKSUM_SHA1] = "sha1",
+        [CHECKSUM_SHA256] = "sha256",
+        [CHECKSUM_SHA384] = "sha384",
+        [CHECKSUM_SHA512] = "sha512",
+};
+
 const char *checksum_algo_name(ChecksumAlgo algo)
 {
-        switch (algo) {
-        case CHECKSUM_SHA1:
-                return "sha1";
-        case CHECKSUM_SHA256:
-                return "sha256";
-        case CHECKSUM_SHA384:
-                return "sha384";
-        case CHECKSUM_SHA512:
-                return "sha512";
-        }
-        return NULL;
+        return (size_t)algo < ELEMENTSOF(checksum_names) ? checksum_names[algo] : NULL;
+}
+
+int checksum_algo_from_string(const char *s, ChecksumAlgo *ret)
+{
+        assert(ret);
+
+        for (size_t i = 0; s && i < ELEMENTSOF(checksum_names); i++)
+                if (streq(s, checksum_names[i])) {
+                        *ret = (ChecksumAlgo)i;
+                        return 0;
+                }
+        return -EINVAL;
 }
 
 static void md_ctx_freep(EVP_MD_CTX **c)

@@ -103,28 +103,6 @@ static const ConfigKey config_keys[] = {
 #undef A
 #undef E
 
-static const char *const checksum_names[] = {
-        [CHECKSUM_SHA1] = "sha1",
-        [CHECKSUM_SHA256] = "sha256",
-        [CHECKSUM_SHA384] = "sha384",
-        [CHECKSUM_SHA512] = "sha512",
-};
-
-const char *checksum_algo_to_string(ChecksumAlgo a)
-{
-        return (size_t)a < ELEMENTSOF(checksum_names) ? checksum_names[a] : NULL;
-}
-
-int checksum_algo_from_string(const char *s, ChecksumAlgo *ret)
-{
-        for (size_t i = 0; i < ELEMENTSOF(checksum_names); i++)
-                if (s && streq(s, checksum_names[i])) {
-                        *ret = (ChecksumAlgo)i;
-                        return 0;
-                }
-        return -EINVAL;
-}
-
 int host_port_parse(const char *s, char *host, size_t hostsz, unsigned *ret_port)
 {
         const char *colon, *h;
@@ -903,7 +881,7 @@ void config_dump(const Config *c, FILE *f)
                                         break;
                                 case TYPE_CHECKSUM:
                                         fprintf(f, "%s = %s\n", k->name,
-                                                strna(checksum_algo_to_string(
+                                                strna(checksum_algo_name(
                                                         *(const ChecksumAlgo *)(const void *)field)));
                                         break;
                                 case TYPE_TOKEN:

@@ -4,6 +4,8 @@
  * helper. Read by every daemon module. */
 
 #include <limits.h>
+
+#include "checksum.h"
 #include "id.h"
 #include "macro.h"
 
@@ -11,13 +13,6 @@
 #define CONFIG_NAME_MAX ID_MAX
 #define CONFIG_URL_MAX 1024
 #define CONFIG_PATH_MAX 4096
-
-typedef enum ChecksumAlgo {
-        CHECKSUM_SHA1,
-        CHECKSUM_SHA256,
-        CHECKSUM_SHA384,
-        CHECKSUM_SHA512,
-} ChecksumAlgo;
 
 typedef struct BbbConfig {
         char name[CONFIG_NAME_MAX + 1];
@@ -104,8 +99,6 @@ void config_clear_listen(Config *c);
 
 const AgentConfig *config_find_agent(const Config *c, const char *id);
 const BbbConfig *config_find_bbb(const Config *c, const char *name);
-const char *checksum_algo_to_string(ChecksumAlgo a);
-int checksum_algo_from_string(const char *s, ChecksumAlgo *ret);
 
 
 #define CONFIG_AGENTS_MAX 4096

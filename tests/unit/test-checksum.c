@@ -75,12 +75,34 @@ static void test_limits(void **state)
         free(big);
 }
 
+/* The names of the config file's checksum key: each algorithm's name reads back as that algorithm, and
+ * nothing else (no upper case, no blanks) is a name. */
+static void test_names(void **state)
+{
+        static const char *const bad[] = {"SHA1", "sha", "sha1 ", " sha1", "sha224", "md5", ""};
+        ChecksumAlgo a;
+
+        for (ChecksumAlgo i = CHECKSUM_SHA1; i <= CHECKSUM_SHA512; i++) {
+                assert_non_null(checksum_algo_name(i));
+                assert_int_equal(checksum_algo_from_string(checksum_algo_name(i), &a), 0);
+                assert_int_equal(a, i);
+        }
+        assert_int_equal(checksum_algo_from_string("sha384", &a), 0);
+        assert_int_equal(a, CHECKSUM_SHA384);
+        assert_string_equal(checksum_algo_name(CHECKSUM_SHA512), "sha512");
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_int_equal(checksum_algo_from_string(bad[i], &a), -EINVAL);
+        assert_int_equal(checksum_algo_from_string(NULL, &a), -EINVAL);
+        assert_null(checksum_algo_name((ChecksumAlgo)42));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_vectors),
                 cmocka_unit_test(test_with_query),
                 cmocka_unit_test(test_limits),
+                cmocka_unit_test(test_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

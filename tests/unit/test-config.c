@@ -358,17 +358,6 @@ static void test_names(void **state)
         assert_true(id_is_valid(n65));
 }
 
-static void test_checksum_names(void **state)
-{
-        ChecksumAlgo a;
-
-        assert_int_equal(checksum_algo_from_string("sha384", &a), 0);
-        assert_int_equal(a, CHECKSUM_SHA384);
-        assert_string_equal(checksum_algo_to_string(CHECKSUM_SHA512), "sha512");
-        assert_int_equal(checksum_algo_from_string("SHA1", &a), -EINVAL);
-        assert_null(checksum_algo_to_string((ChecksumAlgo)42));
-}
-
 static void test_dump_redacts(void **state)
 {
         _cleanup_(config_freep) Config *c = NULL;
@@ -458,7 +447,7 @@ int main(void)
                 cmocka_unit_test(test_errors),       cmocka_unit_test(test_long_line),
                 cmocka_unit_test(test_missing_file), cmocka_unit_test(test_finish_errors),
                 cmocka_unit_test(test_command_line), cmocka_unit_test(test_listen_uri),
-                cmocka_unit_test(test_names),        cmocka_unit_test(test_checksum_names),
+                cmocka_unit_test(test_names),
                 cmocka_unit_test(test_dump_redacts), cmocka_unit_test(test_capacity_experiments),
         };
 
