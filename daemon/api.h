@@ -15,16 +15,8 @@
 #define API_ARGS_MAX 64                /* query arguments per request */
 #define API_ARG_VALUE_MAX 1024         /* bytes of one argument value */
 #define API_PATH_MAX 1024              /* bytes of the path */
-#define API_CURVE_AGENTS_MAX 32        /* agents side by side in one curve query */
-#define API_SERIES_LIMIT_DEFAULT 10000 /* rows of a series answer */
-#define API_SERIES_LIMIT_MAX 100000
-#define API_SERIES_POINTS_DEFAULT 1000              /* points of a series when no step is asked for */
-#define API_SERIES_RANGE_DEFAULT_MS (3600LL * 1000) /* from defaults to to - 1 h */
-#define API_SERIES_RANGE_MAX_MS (10LL * 366 * 24 * 3600 * 1000) /* longer ranges are refused */
-#define API_SERIES_RAW_RANGE_MAX_MS (48LL * 3600 * 1000)        /* longer ranges read hourly trends */
 #define API_HOUR_MS (3600LL * 1000)
 #define API_TIME_MAX_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
-#define API_ZABBIX_MAX_AGE_DEFAULT_MS (60LL * 1000) /* the zabbix_max_age_s setting's default */
 
 #define API_CONTENT_TYPE_JSON "application/json"
 #define API_CONTENT_TYPE_CSV "text/csv; charset=utf-8"
@@ -59,6 +51,11 @@ typedef struct ApiResponse {
         char *header_values[4];
 } ApiResponse;
 
+/* A route: answers req into ret. q is the calling thread's read-only connection (NULL for a route that
+ * does not read the database, and possibly NULL for one that reads it only when it can); id is the
+ * {id} segment of the path, NULL for a path without one. Returns what api_handle() documents. */
+typedef int (*ApiHandler)(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret);
+
 /* Whether path is one of the API's routes (as opposed to a static file or an unknown path). */
 bool api_handles(const char *path);
 
@@ -83,6 +80,9 @@ int api_failed(int r);
 int api_db_error(ApiResponse *ret, int r);
 /* A 200 JSON response from j, which it takes (NULL: out of memory). Returns 0 or -ENOMEM. */
 int api_response_json(ApiResponse *ret, unsigned status, json_t *j);
+/* The JSON array a (taken) that a query filled and returned r for: 200 with a, or the 503 of a database
+ * error. Returns 0 or -ENOMEM. */
+int api_response_array(ApiResponse *ret, json_t *a, int r);
 /* Closes *f (an open_memstream() of *buf, *size) and answers its text as CSV, named
  * seatmeter-<name>.csv; takes *buf. Returns 0 or -ENOMEM. */
 int api_response_csv(FILE **f, char **buf, size_t *size, const char *name, ApiResponse *ret);
@@ -100,19 +100,3 @@ const char *api_arg_get(const ApiRequest *req, const char *key);
 /* Parses the epoch-ms argument key within [0, API_TIME_MAX_MS] into *ret; def when absent. Answers 400
  * itself and returns < 0. */
 int api_arg_time(const ApiRequest *req, const char *key, int64_t def, int64_t *ret, ApiResponse *resp);
-
-/* Parses a series step: "raw", a number of milliseconds, or a number with a unit (ms, s, m, h, d).
- * Returns 0 and the step in ms (0 for "raw"), -EINVAL on anything else, -ERANGE when it exceeds
- * API_SERIES_RANGE_MAX_MS or is zero. */
-int api_parse_step(const char *s, int64_t *ret_ms);
-
-/* The series plan for [from_ms, to_ms] with the step asked for (0: none, -1: raw) and the row limit:
- * the step actually used (a "nice" value, so that at most limit points come out), and whether hourly
- * trends answer instead of raw rows. Pure; see docs/http.md for the rule. */
-typedef struct ApiSeriesPlan {
-        bool raw;        /* rows as stored, no aggregation */
-        bool trends;     /* hourly trends (step a multiple of an hour) */
-        int64_t step_ms; /* bucket width; 0 when raw */
-} ApiSeriesPlan;
-void api_series_plan(int64_t from_ms, int64_t to_ms, int64_t step_ms, uint64_t limit, ApiSeriesPlan *ret);
-

@@ -1,10 +1,11 @@
-/* The API's routes (daemon/api.c) without sockets: parameter parsing, the series plan, and answers and
+/* The API's routes (daemon/api*.c) without sockets: parameter parsing, the series plan, and answers and
  * errors for requests built by hand. */
 
 #include <jansson.h>
 
 #include "http-testdb.h"
 
+#include "daemon/api-series.h"
 #include "daemon/api.h"
 
 static TestDb db;
