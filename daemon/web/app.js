@@ -1,7 +1,8 @@
 /* seatmeter live dashboard. Plain JS, no build step; uPlot is the only library (window.uPlot).
  *
  * Reads the JSON API of seatmeterd (docs: DESIGN.md "HTTP API"): /api/v1/agents, /api/v1/bbb,
- * /api/v1/agents/{id}/latest and /series, /api/v1/curves. When the API answers 401 the page asks for a
+ * /api/v1/agents/{id}/latest and /series, /api/v1/curves, /api/v1/report (thresholds and the resource that
+ * runs out first). When the API answers 401 the page asks for a
  * bearer token once and keeps it in sessionStorage.
  *
  * For tests and monitoring of the page itself, <html> carries data- attributes:
@@ -10,6 +11,8 @@
  *   data-agents         agents listed
  *   data-points-drawn   data points drawn by the live charts in their last draw (sum over charts)
  *   data-curve-points   points drawn by the curves chart; data-curve-fits: fit lines drawn
+ *   data-curve-thresholds  JSON {agent: threshold drawn, in the API's unit of the metric}
+ *   data-curve-bindings    JSON {agent: {resource, users}}: the capacity markers drawn (vertical lines)
  * and each chart element carries its own data-points. */
 (() => {
   "use strict";
@@ -609,6 +612,15 @@
     return "/api/v1/curves?" + q.toString();
   }
 
+  // The report: per agent every resource's threshold and capacity, and the resource that binds first.
+  function reportQuery() {
+    const q = new URLSearchParams();
+    for (const id of agentOrder) if (curveSel.has(id)) q.append("agent", id);
+    return "/api/v1/report?" + q.toString();
+  }
+
+  const RESOURCE_NAMES = { cpu: "CPU", memory: "memory", net_rx: "network in", net_tx: "network out" };
+
   $("#curve-metric").addEventListener("change", () => refreshCurves());
 
   // With a token, a plain link cannot carry the Authorization header: fetch and save the file instead.
@@ -630,13 +642,16 @@
 
   /* Builds aligned uPlot data: x = union of participant counts (plus 0 and the capacities drawn); per agent
    * the mean and p95 as points, the fit as a line, the capacity as one marker, and the threshold line(s). */
-  function curveData(resp, metric) {
+  function curveData(resp, metric, bindings) {
     const m = CURVE_METRICS[metric];
     const list = (resp && Array.isArray(resp.agents) ? resp.agents : []).filter((c) => curveSel.has(c.agent));
     let maxUsers = 0;
     for (const c of list) for (const p of c.points || []) if (isNum(p.users)) maxUsers = Math.max(maxUsers, p.users);
     const xMax = Math.max(10, maxUsers * 4);  // capacities beyond 4x what was seen are listed, not drawn
-    const xsSet = new Set([0]);
+    // Each agent's single answer (the binding resource's capacity), drawn as a vertical line.
+    const binds = list.map((c) => ({ agent: c.agent, b: bindings.get(c.agent) }))
+      .filter((x) => x.b && isNum(x.b.users) && x.b.users >= 0 && x.b.users <= xMax);
+    const xsSet = new Set([0, ...binds.map((x) => x.b.users)]);
     for (const c of list) {
       for (const p of c.points || []) if (isNum(p.users)) xsSet.add(p.users);
       const cap = c.capacity || {};
@@ -689,7 +704,29 @@
       series.push({ label: t.name, stroke: t.color, width: 1, dash: [5, 5], points: { show: false }, _kind: "th" });
       data.push(xs.map(() => t.th * m.scale));
     }
-    return { list, series, data, fits };
+    const thresholds = Object.fromEntries(ths.map((c) => [c.agent, c.capacity.threshold]));
+    return { list, series, data, fits, binds, thresholds };
+  }
+
+  // Vertical dashed lines at each agent's capacity, labelled with the resource that runs out first.
+  function drawBindings(u, binds) {
+    const ctx = u.ctx, top = u.bbox.top, bottom = u.bbox.top + u.bbox.height;
+    ctx.save();
+    ctx.font = `${Math.round(11 * devicePixelRatio)}px system-ui, sans-serif`;
+    ctx.textAlign = "right";
+    binds.forEach(({ agent, b }, i) => {
+      const x = Math.round(u.valToPos(b.users, "x", true));
+      ctx.strokeStyle = ctx.fillStyle = colorOf(agent);
+      ctx.lineWidth = 1.5 * devicePixelRatio;
+      ctx.setLineDash([2 * devicePixelRatio, 3 * devicePixelRatio]);
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, bottom);
+      ctx.stroke();
+      ctx.fillText(`${agent}: ${RESOURCE_NAMES[b.resource] || b.resource} at ${fmtInt(Math.floor(b.users))}`,
+        x - 4 * devicePixelRatio, top + (14 + 14 * i) * devicePixelRatio);
+    });
+    ctx.restore();
   }
 
   function renderCurveFits(list, metric) {
@@ -724,12 +761,57 @@
       h("span", { class: "item key" }, h("span", { class: "dot hollow" }), "p95"),
       h("span", { class: "item key" }, h("span", { class: "line" }), "fit"),
       h("span", { class: "item key" }, h("span", { class: "dot big" }), "projected capacity"),
-      h("span", { class: "item key" }, h("span", { class: "line dashed" }), "threshold"));
+      h("span", { class: "item key" }, h("span", { class: "line dashed" }), "threshold"),
+      h("span", { class: "item key" }, h("span", { class: "line dotted vertical" }), "capacity: the resource that runs out first"));
   }
 
-  function drawCurves(resp, metric) {
+  /* The thresholds in effect per agent ([capacity] and [agent NAME] in the config; a KVM guest's CPU one
+   * lowered by its steal) and the resource that runs out first, from the report. */
+  function renderCapacityTable(report) {
+    const list = (report && Array.isArray(report.agents) ? report.agents : []).filter((a) => curveSel.has(a.agent));
+    const res = (a, r) => (a.resources || {})[r] || null;
+    const cpuText = (e) => {
+      if (!e || !isNum(e.threshold)) return dash;
+      const steal = e.capacity && e.capacity.steal_share;
+      return fmtPct(e.threshold) + " of the CPUs" + (isNum(steal) ? ` (after ${fmtPct(steal)} steal)` : "");
+    };
+    const memText = (e, id) => {
+      if (!e || !isNum(e.threshold)) return dash;
+      // The epoch's limit; rows from before limits epochs were recorded: the agent's current one.
+      const lim = e.limits && isNum(e.limits.memory_limit_bytes) ? e.limits.memory_limit_bytes
+        : (agents.get(id) || { info: {} }).info.memory_limit_bytes;
+      return fmtBytes(e.threshold) + (isNum(lim) && lim > 0 ? ` (${fmtPct(e.threshold / lim)} of ${fmtBytes(lim)})` : "");
+    };
+    const netText = (rx, tx) => {
+      const v = (e) => (e && isNum(e.threshold) ? fmtBits(e.threshold * 8) : null);
+      if (!v(rx) && !v(tx)) return "no link speed";
+      return `in ${v(rx) || dash} · out ${v(tx) || dash}`;
+    };
+    $("#capacity").hidden = list.length === 0;
+    $("#capacity tbody").replaceChildren(...list.map((a) => {
+      const b = a.binding;
+      let runs = a.status === "no_points" ? "no points yet" : "nothing reaches its threshold";
+      let cap = dash;
+      if (b && isNum(b.users)) {
+        runs = RESOURCE_NAMES[b.resource] || b.resource;
+        const ci = Array.isArray(b.ci95) ? b.ci95 : [];
+        cap = fmtInt(Math.floor(b.users)) + " users" +
+          (ci.length === 2 ? ` [${isNum(ci[0]) ? fmtInt(Math.floor(ci[0])) : dash}–${isNum(ci[1]) ? fmtInt(Math.floor(ci[1])) : "∞"}]` : "");
+      }
+      return h("tr", { dataset: { agent: a.agent, binding: b ? b.resource : "" } },
+        h("th", { scope: "row" }, h("span", { class: "swatch", style: `background:${colorOf(a.agent)}` }), a.agent),
+        h("td", { class: "num" }, cpuText(res(a, "cpu"))),
+        h("td", { class: "num" }, memText(res(a, "memory"), a.agent)),
+        h("td", { class: "num" }, netText(res(a, "net_rx"), res(a, "net_tx"))),
+        h("td", null, runs),
+        h("td", { class: "num cap" }, cap));
+    }));
+  }
+
+  function drawCurves(resp, metric, report) {
     const m = CURVE_METRICS[metric];
-    const { list, series, data, fits } = curveData(resp, metric);
+    const bindings = new Map(((report && report.agents) || []).filter((a) => a.binding).map((a) => [a.agent, a.binding]));
+    const { list, series, data, fits, binds, thresholds } = curveData(resp, metric, bindings);
     const el = $("#curve-chart");
     if (curveChart) { resizer.unobserve(el); curveChart.destroy(); curveChart = null; }
     el.replaceChildren();
@@ -740,8 +822,12 @@
     renderCurveFits(list, metric);
     renderCurveLegend(list);
     $("#curve-fits").hidden = list.length === 0;
+    renderCapacityTable(report);
     root.dataset.curveFits = String(fits);
     root.dataset.curvePoints = "0";
+    root.dataset.curveThresholds = JSON.stringify(points > 0 ? thresholds : {});
+    root.dataset.curveBindings = JSON.stringify(points > 0
+      ? Object.fromEntries(binds.map(({ agent, b }) => [agent, { resource: b.resource, users: b.users }])) : {});
     if (points === 0) return;
 
     const readout = $("#curve-readout");
@@ -765,6 +851,7 @@
           });
           el.dataset.points = String(n);
           root.dataset.curvePoints = String(n);
+          drawBindings(u, binds);
         }],
         setCursor: [(u) => {
           const i = u.cursor.idx;
@@ -797,10 +884,11 @@
     csv.hidden = !anySel;
     $("#curve-agents").hidden = agentOrder.length === 0;
     try {
-      const resp = anySel ? await api(curveQuery()) : { agents: [] };
+      const [resp, report] = anySel ? await Promise.all([api(curveQuery()), api(reportQuery())])
+        : [{ agents: [] }, { agents: [] }];
       if (seq !== curveSeq) return; // a newer request superseded this one
       setProblem("curves", null);
-      drawCurves(resp, metric);
+      drawCurves(resp, metric, report);
     } catch (e) {
       if (!(e instanceof AuthError)) setProblem("curves", "Curves: " + e.message);
     }

@@ -6,7 +6,10 @@ for two agents (an LXC and a KVM guest), two BBB servers polled from a local stu
 seatmeter-agent streaming live. Chromium is driven through chromedriver's W3C WebDriver HTTP API with
 urllib. Checks: no console errors, the agents table lists every agent, every live chart drew points (the
 page's data-points counters), the KVM guest's card shows its steal time and the LXC guest's its labels,
-the curves section shows the fits and projected capacities for two metrics,
+the curves section shows the fits and projected capacities for two metrics, the thresholds of the
+config ([capacity] for the site, [agent NAME] for one guest, the KVM guest's CPU one lowered by its steal)
+drawn as threshold lines and listed with the resource that runs out first (checked against the fit the test
+recomputes from the curve rows it wrote),
 the CSV link answers CSV, the phone layout has no horizontal overflow, and the token prompt works when
 the API requires a bearer token. Screenshots are kept under $SEATMETER_BUILD_ROOT/test-artifacts/
 (dashboard.png, dashboard-phone.png).
@@ -44,6 +47,11 @@ SYNTH = [  # id, virt, hostname, effective_cpus, cpu_count, memory limit, bbb, c
     ("bbb2-kvm", "kvm", "vm-bbb2", 4.0, 4, 8 << 30, "bbb2", 0.04, 0.0052, 1.3e9, 16e6),
 ]
 CURVE_METRICS = ["cpu_ratio", "cpu_cores", "working_set_bytes", "net_rx_bps", "net_tx_bps"]
+KVM_STEAL = 0.031      # the KVM guest's steal share, in its samples and its hourly trends
+# Thresholds: the site's in [capacity], the KVM guest's own CPU and memory ones in [agent bbb2-kvm].
+SITE_CPU, LINK_MBPS, KVM_CPU, KVM_MEMORY = 0.6, 100, 0.5, 0.25
+CAPACITY_CONFIG = (f"[capacity]\ncpu_threshold = {SITE_CPU}\nlink_mbps = {LINK_MBPS}\n\n"
+                   f"[agent bbb2-kvm]\ncpu_threshold = {KVM_CPU}\nmemory_threshold = {KVM_MEMORY}\n")
 
 
 # ---------------------------------------------------------------- synthetic data
@@ -55,8 +63,8 @@ def users_at(t_ms, phase):
 
 def fill_db(path, now_ms):
     """Creates the database with every schema/NNN_*.sql migration and fills it with the synthetic agents:
-    raw samples for the last LIVE_MINUTES minutes and curve aggregates (hist left NULL: the page must
-    cope with an unknown p95)."""
+    raw samples for the last LIVE_MINUTES minutes, curve aggregates (hist left NULL: the page must cope
+    with an unknown p95) and an hourly trends row with the KVM guest's steal two days ago."""
     con = sqlite3.connect(path)
     migrations = sorted(glob.glob(os.path.join(harness.SOURCE_ROOT, "schema", "[0-9]*.sql")))
     for m in migrations:
@@ -85,7 +93,7 @@ def fill_db(path, now_ms):
                         " io_write_bps, net_rx_bps, net_tx_bps, steal_ratio) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (num, t, seq, u, ratio * ecpu, ratio, 0.02 if virt == "lxc" else 0.0, int(ws * 1.4), ws,
                          int(ws * 0.4), int(ws * 0.9), 0, 2000.0, 12000.0, rx, tx,
-                         0.031 if virt == "kvm" else None))
+                         KVM_STEAL if virt == "kvm" else None))
         con.execute("UPDATE agents SET last_seq = ? WHERE num = ?", (seq, num))
         for metric, name in enumerate(CURVE_METRICS):
             for u in range(0, 61, 2):
@@ -96,8 +104,29 @@ def fill_db(path, now_ms):
                 con.execute("INSERT INTO curves (agent, metric, users, n, sum, sumsq, max, hist)"
                             " VALUES (?,?,?,?,?,?,?,NULL)",
                             (num, metric, u, len(vals), sum(vals), sum(v * v for v in vals), max(vals)))
+        if virt == "kvm":
+            hour = now_ms - now_ms % 3600_000 - 2 * 86400_000
+            con.execute("INSERT INTO trends (agent, hour_ms, n, steal_ratio_n, steal_ratio_min, steal_ratio_sum,"
+                        " steal_ratio_max) VALUES (?, ?, 720, 720, ?, ?, ?)",
+                        (num, hour, KVM_STEAL, KVM_STEAL * 720, KVM_STEAL))
     con.commit()
     con.close()
+
+
+def capacity_truth(daemon, agent, metric, threshold):
+    """Where the curve of agent and metric reaches threshold: least squares over the level means of its
+    newest epoch, each level of 3 samples or more once (as daemon/fit.c), from the curves rows stored (those
+    fill_db wrote and those the daemon aggregated from the raw samples)."""
+    rows = daemon.query("SELECT c.epoch, c.users, sum(c.n), sum(c.sum) FROM curves c JOIN agents a ON a.num = c.agent"
+                        " WHERE a.id = ? AND c.metric = ? GROUP BY c.epoch, c.users",
+                        (agent, CURVE_METRICS.index(metric)))
+    newest = max(r[0] for r in rows)
+    levels = [(u, total / n) for e, u, n, total in rows if e == newest and n >= 3]
+    n = len(levels)
+    mx = sum(u for u, _ in levels) / n
+    my = sum(m for _, m in levels) / n
+    slope = sum((u - mx) * (m - my) for u, m in levels) / sum((u - mx) ** 2 for u, _ in levels)
+    return (threshold - (my - slope * mx)) / slope
 
 
 class BbbStub:
@@ -269,9 +298,14 @@ class Dashboard(unittest.TestCase):
             f.write("0123456789abcdef0123456789abcdef\n")
         bbb = "".join(f"[bbb {n}]\nurl = http://127.0.0.1:{cls.stub.port}/{n}/bigbluebutton/\n"
                       f"secret_file = {secret}\nchecksum = sha256\ninterval_s = 1\n\n" for n in ("bbb1", "bbb2"))
-        agents = "[agent bbb1-lxc]\nbbb = bbb1\n\n[agent bbb2-kvm]\nbbb = bbb2\n\n[agent live-host]\nbbb = bbb1\n"
+        agents = "[agent bbb1-lxc]\nbbb = bbb1\n\n[agent live-host]\nbbb = bbb1\n\n" + CAPACITY_CONFIG + "bbb = bbb2\n"
         cls.daemon = harness.Daemon(cls.dir, config=bbb + agents, db=db)
         cls.agent = harness.Agent(f"unix:{cls.daemon.unix_path}", "live-host", cls.dir, interval_ms=500)
+        # The daemon folds the synthetic raw samples into the curves once at start: wait for it, so the page
+        # and the truth computed from the curves rows see the same levels.
+        harness.wait_until(lambda: cls.daemon.query(
+            "SELECT count(*) FROM agents WHERE id IN ('bbb1-lxc', 'bbb2-kvm') AND agg_time_ms >= ?",
+            (cls.now_ms,))[0][0] == 2, timeout=30, interval=0.2, what="the synthetic samples in the curves")
 
         # The live agent needs two samples before it has rates.
         def live_rows():
@@ -354,10 +388,15 @@ class Dashboard(unittest.TestCase):
         for aid, *_ in SYNTH:
             self.assertIn(aid, fits)
             self.assertRegex(fits[aid][-1], r"^\d[\d,]* users$", fits)
-        # 0.8 of the limit at 0.06 + 0.0105/user: about 70 users for the LXC guest.
-        lxc_cap = int(fits["bbb1-lxc"][-1].split()[0].replace(",", ""))
-        self.assertTrue(60 <= lxc_cap <= 80, fits["bbb1-lxc"])
+        # The site's 0.6 of the limit at 0.06 + 0.0105/user: about 51 users for the LXC guest; the KVM
+        # guest's own 0.5, less its 3.1% steal.
+        cpu_th = {"bbb1-lxc": SITE_CPU, "bbb2-kvm": KVM_CPU - KVM_STEAL}
+        cpu_cap = {a: capacity_truth(self.daemon, a, "cpu_ratio", th) for a, th in cpu_th.items()}
+        for aid, cap in cpu_cap.items():
+            self.assertEqual(fits[aid][-1], f"{math.floor(cap):,} users", (aid, cap, fits))
+        self.assertTrue(45 <= cpu_cap["bbb1-lxc"] <= 58, cpu_cap)
         self.assertGreaterEqual(b.js("return document.querySelectorAll('#curve-chart canvas').length;"), 1)
+        self.check_thresholds_and_binding(b, cpu_th, cpu_cap)
 
         os.makedirs(ARTIFACTS, exist_ok=True)
         height = b.js("return document.documentElement.scrollHeight;")
@@ -382,6 +421,41 @@ class Dashboard(unittest.TestCase):
         errors = b.js("return document.getElementById('error').hidden ? '' : "
                       "document.getElementById('error').innerText;")
         self.assertEqual(errors, "", "the page shows an error")
+
+    def check_thresholds_and_binding(self, b, cpu_th, cpu_cap):
+        """The threshold lines the chart drew (one per guest: they differ), the capacity table and the
+        vertical capacity lines, against the config and the fits recomputed here."""
+        cpu_th = dict(cpu_th, **{"live-host": SITE_CPU})  # a container: no steal
+        drawn = b.js("""const u = document.getElementById('curve-chart')._uplot;
+            return u.series.map((s, i) => [s._kind, s.label, u.data[i][0]]).filter(x => x[0] === 'th');""")
+        self.assertEqual(sorted((label, round(v, 9)) for _, label, v in drawn),
+                         sorted((f"{a} threshold", round(th, 9)) for a, th in cpu_th.items()), drawn)
+        marked = json.loads(b.js("return document.documentElement.dataset.curveThresholds;"))
+        self.assertEqual(sorted(marked), sorted(cpu_th))
+        for aid, th in cpu_th.items():
+            self.assertAlmostEqual(marked[aid], th, places=9)
+        # Memory: the LXC guest's whole limit (the default), the KVM guest's 25% of 8 GiB; network: 0.8 of
+        # the site's link. The LXC guest runs out of CPU first, the KVM guest of memory.
+        mem_cap = capacity_truth(self.daemon, "bbb2-kvm", "working_set_bytes", KVM_MEMORY * (8 << 30))
+        self.assertLess(mem_cap, cpu_cap["bbb2-kvm"])
+        binding = {"bbb1-lxc": ("cpu", cpu_cap["bbb1-lxc"]), "bbb2-kvm": ("memory", mem_cap)}
+        rows = b.wait_js("""(() => { const r = Object.fromEntries([...document.querySelectorAll('#capacity tbody tr')]
+            .map(t => [t.dataset.agent, [t.dataset.binding, ...[...t.cells].map(c => c.innerText)]]));
+            return r['bbb1-lxc'] && r['bbb2-kvm'] && r; })()""", what="the capacity table")
+        lxc, kvm = rows["bbb1-lxc"], rows["bbb2-kvm"]
+        self.assertEqual(lxc[2:5], ["60.0 % of the CPUs", "4.00 GiB (100 % of 4.00 GiB)",
+                                    "in 80.0 Mbit/s · out 80.0 Mbit/s"], lxc)
+        self.assertEqual(kvm[2:5], ["46.9 % of the CPUs (after 3.10 % steal)", "2.00 GiB (25.0 % of 8.00 GiB)",
+                                    "in 80.0 Mbit/s · out 80.0 Mbit/s"], kvm)
+        for aid, (res, cap) in binding.items():
+            self.assertEqual(rows[aid][0], res, rows[aid])
+            self.assertEqual(rows[aid][5], {"cpu": "CPU", "memory": "memory"}[res])
+            self.assertRegex(rows[aid][6], rf"^{math.floor(cap):,} users \[\d+–\d+\]$")
+        lines = json.loads(b.js("return document.documentElement.dataset.curveBindings;"))
+        self.assertEqual(sorted(lines), sorted(binding))
+        for aid, (res, cap) in binding.items():
+            self.assertEqual(lines[aid]["resource"], res)
+            self.assertAlmostEqual(lines[aid]["users"], cap, delta=1e-6 * cap)
 
     def test_2_phone(self):
         b, d = self.browser, self.daemon
