@@ -76,7 +76,7 @@ typedef struct Run {
         char *token;
         char hostname[RUN_HOSTNAME_MAX];
         char machine_id[RUN_MACHINE_ID_MAX];
-        LinkAddress addr;
+        SocketAddress addr;
 
         sd_event *event;
         sd_event_source *tick_source, *retry_source, *io_source, *deadline_source;
@@ -923,7 +923,7 @@ static int setup(Run *run, int argc, char **argv)
                 return log_oom();
         if (run->cfg.interval_ms == 0)
                 run->cfg.interval_ms = RUN_INTERVAL_DEFAULT_MS;
-        r = link_parse_uri(run->cfg.connect, &run->addr);
+        r = address_parse(run->cfg.connect, ADDRESS_CONNECT, &run->addr);
         if (r < 0) {
                 log_error_errno(r, "Invalid connect URI '%s': %m", run->cfg.connect);
                 return -RUN_EXIT_USAGE;

@@ -103,93 +103,6 @@ static const ConfigKey config_keys[] = {
 #undef A
 #undef E
 
-int host_port_parse(const char *s, char *host, size_t hostsz, unsigned *ret_port)
-{
-        const char *colon, *h;
-        size_t hlen;
-        unsigned port;
-
-        if (isempty(s))
-                return -EINVAL;
-        if (s[0] == '[') {
-                const char *close = strchr(s, ']');
-                if (!close || close[1] != ':')
-                        return -EINVAL;
-                h = s + 1;
-                hlen = (size_t)(close - h);
-                colon = close + 1;
-        } else {
-                colon = strrchr(s, ':');
-                if (!colon)
-                        return -EINVAL;
-                h = s;
-                hlen = (size_t)(colon - s);
-                if (memchr(h, ':', hlen)) /* a bare IPv6 address needs brackets */
-                        return -EINVAL;
-        }
-        if (hlen == 0 || hlen >= hostsz)
-                return -EINVAL;
-        for (size_t i = 0; i < hlen; i++)
-                if (!isascii((unsigned char)h[i]) || isspace((unsigned char)h[i]) || h[i] == '/')
-                        return -EINVAL;
-        if (safe_atou(colon + 1, &port) < 0 || port > 65535 || !isdigit((unsigned char)colon[1]))
-                return -EINVAL;
-        memcpy(host, h, hlen);
-        host[hlen] = 0;
-        *ret_port = port;
-        return 0;
-}
-
-int listen_uri_parse(const char *s, ListenUri *ret)
-{
-        ListenUri u = {0};
-        int r;
-
-        if (!s)
-                return -EINVAL;
-        if (strneq(s, "unix:", 5)) {
-                const char *p = s + 5;
-                if (isempty(p))
-                        return -EINVAL;
-                if (strlen(p) >= sizeof u.path)
-                        return -ENAMETOOLONG;
-                u.kind = LISTEN_UNIX;
-                strcpy(u.path, p);
-        } else if (strneq(s, "tcp:", 4)) {
-                u.kind = LISTEN_TCP;
-                r = host_port_parse(s + 4, u.host, sizeof u.host, &u.port);
-                if (r < 0)
-                        return r;
-        } else if (strneq(s, "vsock:", 6)) {
-                char cid[16];
-                const char *colon = strchr(s + 6, ':');
-                size_t n;
-
-                if (!colon)
-                        return -EINVAL;
-                n = (size_t)(colon - (s + 6));
-                if (n == 0 || n >= sizeof cid)
-                        return -EINVAL;
-                memcpy(cid, s + 6, n);
-                cid[n] = 0;
-                u.kind = LISTEN_VSOCK;
-                if (!isdigit((unsigned char)colon[1]) || safe_atou(colon + 1, &u.port) < 0)
-                        return -EINVAL;
-                /* Names as the agent's URIs have them, plus "any" for a host listening on every CID. */
-                if (streq(cid, "any"))
-                        u.cid = UINT32_MAX; /* VMADDR_CID_ANY */
-                else if (streq(cid, "local"))
-                        u.cid = 1;
-                else if (streq(cid, "host"))
-                        u.cid = 2;
-                else if (!isdigit((unsigned char)cid[0]) || safe_atou(cid, &u.cid) < 0)
-                        return -EINVAL;
-        } else
-                return -EINVAL;
-        *ret = u;
-        return 0;
-}
-
 static int unhex(char c)
 {
         if (c >= '0' && c <= '9')
@@ -249,7 +162,7 @@ static int config_key_set(const ConfigKey *k, void *base, Config *c, const char 
 
         case TYPE_HOSTPORT: {
                 char host[256];
-                if (strlen(value) >= k->size || host_port_parse(value, host, sizeof host, &u) < 0) {
+                if (strlen(value) >= k->size || address_parse_host_port(value, host, sizeof host, &u) < 0) {
                         *ret_why = "expected ADDR:PORT (IPv6 as [ADDR]:PORT)";
                         return -EINVAL;
                 }
@@ -258,12 +171,12 @@ static int config_key_set(const ConfigKey *k, void *base, Config *c, const char 
         }
 
         case TYPE_LISTEN: {
-                ListenUri uri;
+                SocketAddress uri;
                 if (isempty(value)) { /* "listen =" empties the list, as in systemd unit files */
                         c->n_listen = 0;
                         return 0;
                 }
-                if (strlen(value) >= CONFIG_PATH_MAX || listen_uri_parse(value, &uri) < 0) {
+                if (strlen(value) >= CONFIG_PATH_MAX || address_parse(value, ADDRESS_LISTEN, &uri) < 0) {
                         *ret_why = "expected unix:PATH, tcp:HOST:PORT or vsock:CID:PORT";
                         return -EINVAL;
                 }
@@ -420,8 +333,8 @@ int config_new_defaults(Config **ret)
         if (n < 0 || (size_t)n >= sizeof listen)
                 return -ENAMETOOLONG;
         if (runtime) {
-                ListenUri u;
-                if (listen_uri_parse(listen, &u) < 0) /* too long for sun_path: keep ./ingest.sock */
+                SocketAddress u;
+                if (address_parse(listen, ADDRESS_LISTEN, &u) < 0) /* too long for sun_path: keep ./ingest.sock */
                         runtime = NULL;
         }
         strcpy(c->listen[0], runtime ? listen : "unix:./ingest.sock");

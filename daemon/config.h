@@ -5,6 +5,7 @@
 
 #include <limits.h>
 
+#include "address.h"
 #include "checksum.h"
 #include "id.h"
 #include "macro.h"
@@ -108,24 +109,8 @@ const BbbConfig *config_find_bbb(const Config *c, const char *name);
 #define CONFIG_MBPS_MAX 1e7      /* 10 Tbit/s */
 #define CONFIG_SECRET_MAX 4096 /* BBB secret and HTTP token files */
 
-/* A parsed listen URI. */
-typedef enum ListenKind {
-        LISTEN_UNIX,
-        LISTEN_TCP,
-        LISTEN_VSOCK,
-} ListenKind;
-
-typedef struct ListenUri {
-        ListenKind kind;
-        char path[108];     /* LISTEN_UNIX: sizeof(sun_path) */
-        char host[256];     /* LISTEN_TCP: IPv4 or IPv6 literal or name, without brackets */
-        unsigned port;      /* LISTEN_TCP, LISTEN_VSOCK */
-        unsigned cid;       /* LISTEN_VSOCK */
-} ListenUri;
-
-/* Parses unix:PATH, tcp:HOST:PORT (tcp:[v6]:PORT), vsock:CID:PORT (CID a number, "local" = 1, "host" =
- * 2, "any" = every CID). Pure; -EINVAL on bad syntax, -ENAMETOOLONG for a unix path that does not fit
- * sun_path. */
-int listen_uri_parse(const char *s, ListenUri *ret);
-/* Parses HOST:PORT or [V6]:PORT (port 0..65535) into host (hostsz bytes) and port. */
-int host_port_parse(const char *s, char *host, size_t hostsz, unsigned *ret_port);
+/* address_parse_host_port() under its former name, for the callers not yet moved to it. */
+static inline int host_port_parse(const char *s, char *host, size_t hostsz, unsigned *ret_port)
+{
+        return address_parse_host_port(s, host, hostsz, ret_port);
+}

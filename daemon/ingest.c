@@ -32,18 +32,6 @@ typedef enum ConnState {
         CONN_CLOSING,  /* flushing the last bytes, reading nothing more */
 } ConnState;
 
-typedef enum Transport {
-        TRANSPORT_UNIX,
-        TRANSPORT_TCP,
-        TRANSPORT_VSOCK,
-} Transport;
-
-static const char *const transport_names[] = {
-        [TRANSPORT_UNIX] = "unix",
-        [TRANSPORT_TCP] = "tcp",
-        [TRANSPORT_VSOCK] = "vsock",
-};
-
 typedef struct Listener Listener;
 typedef struct Conn Conn;
 
@@ -51,7 +39,7 @@ struct Listener {
         Ingest *ingest;
         Listener *next;
         int fd;
-        Transport transport;
+        AddressKind transport;
         sd_event_source *io;
         char uri[INGEST_URI_MAX];
         char unlink_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1]; /* ours to remove at exit */
@@ -61,7 +49,7 @@ struct Conn {
         Ingest *ingest;
         Conn *prev, *next;
         int fd;
-        Transport transport;
+        AddressKind transport;
         ConnState state;
         sd_event_source *io;
         FrameDecoder *decoder;
@@ -105,7 +93,7 @@ struct Ingest {
         struct {
                 Conn *head, *tail;
                 unsigned n;
-        } unauth[3]; /* by Transport */
+        } unauth[_ADDRESS_KIND_MAX]; /* by transport */
         sd_event_source *commit_timer;
         sd_event_source *sweep_timer;
         sd_event_source *retention_timer;
@@ -358,10 +346,10 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
         ac = config_find_agent(in->config, h->agent_id);
         /* Over unix the socket's file permissions admit a peer; an id bound to a uid (peer_uid) takes
          * only that uid (SO_PEERCRED, as the daemon's user namespace sees it). */
-        if (c->transport == TRANSPORT_UNIX && ac && ac->peer_uid != CONFIG_PEER_UID_NONE &&
+        if (c->transport == ADDRESS_UNIX && ac && ac->peer_uid != CONFIG_PEER_UID_NONE &&
             (!c->has_cred || c->peer_uid != (uid_t)ac->peer_uid))
                 return conn_refuse(c, h->agent_id, "peer uid not allowed for this agent id");
-        if (c->transport != TRANSPORT_UNIX || (ac && ac->has_token)) {
+        if (c->transport != ADDRESS_UNIX || (ac && ac->has_token)) {
                 uint8_t hash[32];
 
                 /* Over tcp and vsock the token is the only proof of identity; over unix too for an id
@@ -369,7 +357,7 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
                  * bind-mounted into) cannot speak for that id. */
                 if (isempty(h->token))
                         return conn_refuse(c, h->agent_id,
-                                           c->transport == TRANSPORT_UNIX ? "token required for this agent id"
+                                           c->transport == ADDRESS_UNIX ? "token required for this agent id"
                                                                           : "token required over tcp and vsock");
                 sha256(h->token, strlen(h->token), hash);
                 if (!ac || !ac->has_token || !memeq_consttime(hash, ac->token_sha256, sizeof hash))
@@ -389,8 +377,8 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
                  * machine id it claims, is refused. */
                 bool same = c->token_checked
                                     ? old->token_checked && memeq_consttime(old->token_sha256, c->token_sha256, 32)
-                                    : !old->token_checked && c->transport == TRANSPORT_UNIX &&
-                                              old->transport == TRANSPORT_UNIX && c->has_cred && old->has_cred &&
+                                    : !old->token_checked && c->transport == ADDRESS_UNIX &&
+                                              old->transport == ADDRESS_UNIX && c->has_cred && old->has_cred &&
                                               c->peer_uid == old->peer_uid;
 
                 if (!same || isempty(h->machine_id) || !streq(old->machine_id, h->machine_id))
@@ -415,7 +403,7 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
 
         info.id = c->id;
         info.hello = h;
-        info.transport = transport_names[c->transport];
+        info.transport = address_kind_to_string(c->transport);
         info.bbb = c->bbb[0] ? c->bbb : NULL;
         info.clock_offset_ms = c->clock_offset_ms;
         info.stream = h->has_stream ? h->stream : 0;
@@ -437,7 +425,7 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
         log_agent(LOG_INFO, 0, c->id,
                   "Agent '%s' connected over %s (%s), host '%s', clock offset %" PRIi64 " ms, resuming after "
                   "seq %" PRIu64 " of stream %016" PRIx64 " (newest stored time %" PRIi64 ").",
-                  c->id, transport_names[c->transport], c->peer, strempty(h->hostname), c->clock_offset_ms,
+                  c->id, address_kind_to_string(c->transport), c->peer, strempty(h->hostname), c->clock_offset_ms,
                   last_seq, info.stream, last_time_ms);
 
         /* Only the sequence number: a time the agent would drop by can come from a wrong clock. */
@@ -766,40 +754,12 @@ static int on_retention_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 static void describe_sockaddr(const struct sockaddr_storage *sa, socklen_t len, char *buf, size_t size)
 {
-        char host[INET6_ADDRSTRLEN];
+        SocketAddress a;
 
-        switch (sa->ss_family) {
-        case AF_INET: {
-                const struct sockaddr_in *in4 = (const struct sockaddr_in *)(const void *)sa;
-                inet_ntop(AF_INET, &in4->sin_addr, host, sizeof host);
-                snprintf(buf, size, "tcp:%s:%u", host, ntohs(in4->sin_port));
-                break;
-        }
-        case AF_INET6: {
-                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-                inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-                snprintf(buf, size, "tcp:[%s]:%u", host, ntohs(in6->sin6_port));
-                break;
-        }
-        case AF_VSOCK: {
-                const struct sockaddr_vm *vm = (const struct sockaddr_vm *)(const void *)sa;
-                snprintf(buf, size, "vsock:%u:%u", vm->svm_cid, vm->svm_port);
-                break;
-        }
-        case AF_UNIX: {
-                const struct sockaddr_un *un = (const struct sockaddr_un *)(const void *)sa;
-                size_t n = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path)
-                                                                         : 0;
-                if (n > 0 && un->sun_path[0] == 0)
-                        snprintf(buf, size, "unix:@%.*s", (int)MIN(n - 1, (size_t)100), un->sun_path + 1);
-                else
-                        snprintf(buf, size, "unix:%.*s", (int)strnlen(un->sun_path, MIN(n, sizeof un->sun_path)),
-                                 un->sun_path);
-                break;
-        }
-        default:
+        if (address_from_sockaddr((const struct sockaddr *)sa, len, &a) < 0)
                 snprintf(buf, size, "family %u", sa->ss_family);
-        }
+        else
+                address_to_string(&a, buf, size);
 }
 
 /* The address an unauthenticated peer is counted by: tcp by IP (IPv4 as v4-mapped), vsock by CID. */
@@ -832,7 +792,7 @@ static void conn_describe_peer(Conn *c)
         struct sockaddr_storage sa = {0};
         socklen_t len = sizeof sa;
 
-        if (c->transport == TRANSPORT_UNIX) {
+        if (c->transport == ADDRESS_UNIX) {
                 struct ucred cred;
                 socklen_t cl = sizeof cred;
                 if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
@@ -844,7 +804,7 @@ static void conn_describe_peer(Conn *c)
                 return;
         }
         if (getpeername(c->fd, (struct sockaddr *)&sa, &len) < 0)
-                snprintf(c->peer, sizeof c->peer, "%s", transport_names[c->transport]);
+                snprintf(c->peer, sizeof c->peer, "%s", address_kind_to_string(c->transport));
         else {
                 describe_sockaddr(&sa, len, c->peer, sizeof c->peer);
                 conn_note_address(c, &sa);
@@ -880,7 +840,7 @@ static void ingest_admit(Conn *c)
         unauth_append(c);
 }
 
-static int ingest_add_conn(Ingest *in, int fd_in, Transport t)
+static int ingest_add_conn(Ingest *in, int fd_in, AddressKind t)
 {
         _cleanup_close_ int fd = fd_in;
         _cleanup_free_ Conn *c = NULL;
@@ -936,7 +896,7 @@ static int listener_io(sd_event_source *s, int fd, uint32_t revents, void *userd
                         return 0;
                 }
                 /* No cap here: admission (ingest_admit()) bounds the connections of each kind. */
-                if (l->transport == TRANSPORT_TCP) {
+                if (l->transport == ADDRESS_TCP) {
                         /* An agent whose machine vanished sends no FIN: keepalive finds out within
                          * about two minutes instead of keeping its id "connected" for hours. */
                         int one = 1, idle = 60, intvl = 10, cnt = 6;
@@ -952,7 +912,7 @@ static int listener_io(sd_event_source *s, int fd, uint32_t revents, void *userd
         return 0;
 }
 
-static int ingest_add_listener(Ingest *in, int fd_in, Transport t, const char *uri, const char *unlink_path)
+static int ingest_add_listener(Ingest *in, int fd_in, AddressKind t, const char *uri, const char *unlink_path)
 {
         _cleanup_close_ int fd = fd_in;
         _cleanup_free_ Listener *l = NULL;
@@ -1018,20 +978,19 @@ int ingest_listen(Ingest *in, const char *uri, char **ret_uri)
         _cleanup_close_ int fd = -EBADF;
         char bound[INGEST_URI_MAX];
         const char *unlink_path = NULL;
-        Transport t;
-        ListenUri u;
+        SocketAddress u, b;
         int r, one = 1;
 
-        r = listen_uri_parse(uri, &u);
+        r = address_parse(uri, ADDRESS_LISTEN, &u);
         if (r < 0)
                 return log_error_errno(r, "Invalid listen URI '%s'.", uri);
 
+        b = u; /* what is bound: the same, with the port the kernel chose */
         switch (u.kind) {
-        case LISTEN_UNIX: {
+        case ADDRESS_UNIX: {
                 struct sockaddr_un sa = {.sun_family = AF_UNIX};
                 mode_t old;
 
-                t = TRANSPORT_UNIX;
                 r = unix_prepare_path(u.path);
                 if (r == -EADDRINUSE)
                         return log_error_errno(r, "Another process is listening on '%s'.", u.path);
@@ -1049,19 +1008,17 @@ int ingest_listen(Ingest *in, const char *uri, char **ret_uri)
                 umask(old);
                 if (r < 0)
                         return log_error_errno(errno, "Failed to bind '%s': %m", u.path);
-                snprintf(bound, sizeof bound, "unix:%s", u.path);
                 unlink_path = u.path;
                 break;
         }
-        case LISTEN_TCP: {
+        case ADDRESS_TCP: {
                 struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
                 struct addrinfo *ai = NULL;
                 struct sockaddr_storage sa = {0};
                 socklen_t len = sizeof sa;
                 char port[16];
 
-                t = TRANSPORT_TCP;
-                snprintf(port, sizeof port, "%u", u.port);
+                snprintf(port, sizeof port, "%" PRIu32, u.port);
                 r = getaddrinfo(u.host, port, &hints, &ai);
                 if (r != 0)
                         return log_error_errno(EADDRNOTAVAIL, "Cannot resolve '%s': %s", u.host, gai_strerror(r));
@@ -1080,22 +1037,14 @@ int ingest_listen(Ingest *in, const char *uri, char **ret_uri)
                 freeaddrinfo(ai);
                 if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
                         return log_error_errno(errno, "getsockname: %m");
-                if (strchr(u.host, ':'))
-                        snprintf(bound, sizeof bound, "tcp:[%s]:%u", u.host,
-                                 ntohs(((struct sockaddr_in6 *)(void *)&sa)->sin6_port));
-                else if (sa.ss_family == AF_INET6)
-                        snprintf(bound, sizeof bound, "tcp:%s:%u", u.host,
-                                 ntohs(((struct sockaddr_in6 *)(void *)&sa)->sin6_port));
-                else
-                        snprintf(bound, sizeof bound, "tcp:%s:%u", u.host,
-                                 ntohs(((struct sockaddr_in *)(void *)&sa)->sin_port));
+                b.port = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)(void *)&sa)->sin6_port)
+                                                  : ntohs(((struct sockaddr_in *)(void *)&sa)->sin_port);
                 break;
         }
-        case LISTEN_VSOCK: {
+        case ADDRESS_VSOCK: {
                 struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = u.cid, .svm_port = u.port};
                 socklen_t len = sizeof sa;
 
-                t = TRANSPORT_VSOCK;
                 fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
                 if (fd < 0 && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT || errno == ENODEV))
                         return log_error_errno(EAFNOSUPPORT,
@@ -1113,13 +1062,14 @@ int ingest_listen(Ingest *in, const char *uri, char **ret_uri)
                 }
                 if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
                         return log_error_errno(errno, "getsockname: %m");
-                snprintf(bound, sizeof bound, "vsock:%u:%u", u.cid, sa.svm_port);
+                b.port = sa.svm_port;
                 break;
         }
         default:
                 return -EINVAL;
         }
 
+        address_to_string(&b, bound, sizeof bound);
         if (listen(fd, SOMAXCONN) < 0) {
                 r = negative_errno();
                 if (unlink_path)
@@ -1131,7 +1081,7 @@ int ingest_listen(Ingest *in, const char *uri, char **ret_uri)
                 if (!*ret_uri)
                         return log_oom();
         }
-        r = ingest_add_listener(in, TAKE_FD(fd), t, bound, unlink_path);
+        r = ingest_add_listener(in, TAKE_FD(fd), u.kind, bound, unlink_path);
         if (r < 0) {
                 if (ret_uri)
                         {
@@ -1150,35 +1100,24 @@ int ingest_add_fd(Ingest *in, int fd_in, char **ret_uri)
         struct sockaddr_storage sa = {0};
         socklen_t len = sizeof sa;
         char uri[INGEST_URI_MAX];
-        Transport t;
+        SocketAddress a;
         int r, flags;
 
         if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
                 return negative_errno();
-        switch (sa.ss_family) {
-        case AF_UNIX:
-                t = TRANSPORT_UNIX;
-                break;
-        case AF_INET:
-        case AF_INET6:
-                t = TRANSPORT_TCP;
-                break;
-        case AF_VSOCK:
-                t = TRANSPORT_VSOCK;
-                break;
-        default:
-                return -EAFNOSUPPORT;
-        }
+        r = address_from_sockaddr((const struct sockaddr *)&sa, len, &a);
+        if (r < 0)
+                return r;
         flags = fcntl(fd, F_GETFL);
         if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
                 return negative_errno();
-        describe_sockaddr(&sa, len, uri, sizeof uri);
+        address_to_string(&a, uri, sizeof uri);
         if (ret_uri) {
                 *ret_uri = strdup(uri);
                 if (!*ret_uri)
                         return -ENOMEM;
         }
-        r = ingest_add_listener(in, TAKE_FD(fd), t, uri, NULL);
+        r = ingest_add_listener(in, TAKE_FD(fd), a.kind, uri, NULL);
         if (r < 0 && ret_uri)
                 {
                         free(*ret_uri);

@@ -192,14 +192,14 @@ static int check_config_system(const Config *c)
                                             "tls_cert, tls_key) first.", c->http);
         }
         for (unsigned i = 0; i < c->n_listen; i++) {
-                ListenUri u;
+                SocketAddress u;
 
-                if (listen_uri_parse(c->listen[i], &u) < 0)
+                if (address_parse(c->listen[i], ADDRESS_LISTEN, &u) < 0)
                         continue; /* config_finish() refused it already */
-                if (u.kind == LISTEN_TCP) {
+                if (u.kind == ADDRESS_TCP) {
                         if ((k = check_inet_address("listen", u.host, u.port, NULL)) < 0)
                                 r = k;
-                } else if (u.kind == LISTEN_UNIX) {
+                } else if (u.kind == ADDRESS_UNIX) {
                         _cleanup_free_ char *dir = strdup(u.path);
                         struct stat st;
 
@@ -207,7 +207,7 @@ static int check_config_system(const Config *c)
                                 return log_oom();
                         if (stat(dirname(dir), &st) < 0 || !S_ISDIR(st.st_mode))
                                 r = log_error_errno(ENOENT, "listen: the folder of '%s' does not exist.", u.path);
-                } else if (u.kind == LISTEN_VSOCK) {
+                } else if (u.kind == ADDRESS_VSOCK) {
                         _cleanup_close_ int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
                         struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = u.cid, .svm_port = VMADDR_PORT_ANY};
 
