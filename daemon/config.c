@@ -1,6 +1,8 @@
-/* See config.h. Every key lives in one table (section, name, type, default, bounds); the file parser, the
- * command line and config_dump() all go through it, so a key is checked the same way wherever it comes
- * from and printed the way it is read. */
+/* See config.h. Every key lives in one table (section, name, type, default, bounds) read by the settings
+ * engine of common/conf.h; the file parser, the command line and config_dump() all go through it, so a
+ * key is checked the same way wherever it comes from and printed the way it is read. This file keeps
+ * what is the daemon's own: the sections and their names, the value types only it has (listen URIs,
+ * BBB URLs, token hashes, times), secret files and the cross-checks of config_finish(). */
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -12,6 +14,7 @@
 #include <ini.h>
 
 #include "config-build.h"
+#include "conf.h"
 #include "config.h"
 #include "log.h"
 #include "util.h"
@@ -20,88 +23,6 @@
  * are refused with a clear error instead of being cut in two. */
 #define CONFIG_LINE_MAX INI_MAX_LINE
 #define CONFIG_FILE_MAX (1024 * 1024)
-
-typedef enum ConfigSection {
-        SECTION_DAEMON,
-        SECTION_BBB,
-        SECTION_AGENT,
-        SECTION_CAPACITY,
-        SECTION_EXPERIMENT,
-        _SECTION_MAX,
-} ConfigSection;
-
-typedef enum ConfigType {
-        TYPE_STRING,   /* any text that fits */
-        TYPE_PATH,     /* a file name, may be empty */
-        TYPE_UINT,     /* unsigned within [min, max] */
-        TYPE_HOSTPORT, /* ADDR:PORT */
-        TYPE_LISTEN,   /* a listen URI; repeated lines accumulate */
-        TYPE_URL,      /* http:// or https://, stored with a trailing slash */
-        TYPE_CHECKSUM, /* sha1 | sha256 | sha384 | sha512 */
-        TYPE_TOKEN,    /* 64 hex digits: SHA-256 of the agent's token */
-        TYPE_NAME,     /* a [bbb NAME] reference, may be empty */
-        TYPE_SHARE,    /* a number in (0, CONFIG_SHARE_MAX]; empty: unset (NAN) */
-        TYPE_MBPS,     /* a number in (0, CONFIG_MBPS_MAX]; empty: unset (NAN) */
-        TYPE_TIME,     /* epoch milliseconds, or UTC as YYYY-MM-DDTHH:MM[:SS]Z */
-} ConfigType;
-
-typedef struct ConfigKey {
-        ConfigSection section;
-        const char *name;
-        ConfigType type;
-        size_t offset; /* into Config, BbbConfig or AgentConfig */
-        size_t size;   /* of a string field */
-        const char *def; /* NULL: computed (db, listen) or required (url, secret_file) */
-        unsigned min, max;
-        bool required;
-} ConfigKey;
-
-#define D(field) offsetof(Config, field), sizeof(((Config *)0)->field)
-#define B(field) offsetof(BbbConfig, field), sizeof(((BbbConfig *)0)->field)
-#define A(field) offsetof(AgentConfig, field), sizeof(((AgentConfig *)0)->field)
-#define E(field) offsetof(ExperimentConfig, field), sizeof(((ExperimentConfig *)0)->field)
-
-static const ConfigKey config_keys[] = {
-        {SECTION_DAEMON, "http", TYPE_HOSTPORT, D(http), "127.0.0.1:8480", 0, 0, false},
-        {SECTION_DAEMON, "listen", TYPE_LISTEN, D(listen), NULL, 0, 0, false},
-        {SECTION_DAEMON, "db", TYPE_PATH, D(db), NULL, 0, 0, false},
-        {SECTION_DAEMON, "raw_retention_days", TYPE_UINT, D(raw_retention_days), "14", 1, 36500, false},
-        {SECTION_DAEMON, "trend_retention_days", TYPE_UINT, D(trend_retention_days), "730", 1, 36500, false},
-        {SECTION_DAEMON, "commit_interval_ms", TYPE_UINT, D(commit_interval_ms), "200", 1, 60000, false},
-        {SECTION_DAEMON, "http_token_file", TYPE_PATH, D(http_token_file), "", 0, 0, false},
-        {SECTION_DAEMON, "tls_cert", TYPE_PATH, D(tls_cert), "", 0, 0, false},
-        {SECTION_DAEMON, "tls_key", TYPE_PATH, D(tls_key), "", 0, 0, false},
-        {SECTION_DAEMON, "http_threads", TYPE_UINT, D(http_threads), "2", 1, 64, false},
-        {SECTION_DAEMON, "http_max_connections", TYPE_UINT, D(http_max_connections), "512", 1, 65536, false},
-        {SECTION_DAEMON, "http_timeout_s", TYPE_UINT, D(http_timeout_s), "15", 1, 3600, false},
-        {SECTION_DAEMON, "zabbix_max_age_s", TYPE_UINT, D(zabbix_max_age_s), "60", 1, 86400, false},
-
-        {SECTION_BBB, "url", TYPE_URL, B(url), NULL, 0, 0, true},
-        {SECTION_BBB, "secret_file", TYPE_PATH, B(secret_file), NULL, 0, 0, true},
-        {SECTION_BBB, "checksum", TYPE_CHECKSUM, B(checksum), "sha1", 0, 0, false},
-        {SECTION_BBB, "interval_s", TYPE_UINT, B(interval_s), "5", 1, 3600, false},
-
-        {SECTION_AGENT, "token_sha256", TYPE_TOKEN, A(token_sha256), NULL, 0, 0, false},
-        {SECTION_AGENT, "peer_uid", TYPE_UINT, A(peer_uid), NULL, 0, CONFIG_PEER_UID_NONE - 1, false},
-        {SECTION_AGENT, "bbb", TYPE_NAME, A(bbb), "", 0, 0, false},
-        {SECTION_AGENT, "cpu_threshold", TYPE_SHARE, A(capacity.cpu), "", 0, 0, false},
-        {SECTION_AGENT, "memory_threshold", TYPE_SHARE, A(capacity.memory), "", 0, 0, false},
-        {SECTION_AGENT, "net_threshold", TYPE_SHARE, A(capacity.net), "", 0, 0, false},
-        {SECTION_AGENT, "link_mbps", TYPE_MBPS, A(capacity.link_mbps), "", 0, 0, false},
-
-        {SECTION_CAPACITY, "cpu_threshold", TYPE_SHARE, D(capacity.cpu), "", 0, 0, false},
-        {SECTION_CAPACITY, "memory_threshold", TYPE_SHARE, D(capacity.memory), "", 0, 0, false},
-        {SECTION_CAPACITY, "net_threshold", TYPE_SHARE, D(capacity.net), "", 0, 0, false},
-        {SECTION_CAPACITY, "link_mbps", TYPE_MBPS, D(capacity.link_mbps), "", 0, 0, false},
-
-        {SECTION_EXPERIMENT, "start", TYPE_TIME, E(start_ms), NULL, 0, 0, true},
-        {SECTION_EXPERIMENT, "end", TYPE_TIME, E(end_ms), NULL, 0, 0, true},
-};
-
-#undef D
-#undef B
-#undef A
-#undef E
 
 static int unhex(char c)
 {
@@ -136,168 +57,226 @@ static int parse_time_ms(const char *s, int64_t *ret)
         return 0;
 }
 
-/* Sets one key of the struct at base from text. Returns 0, or -errno with a static reason in *ret_why. */
-static int config_key_set(const ConfigKey *k, void *base, Config *c, const char *value, const char **ret_why)
+/* The custom value types of the table below. Each parses into the struct at base and says why it
+ * refused a value; the common types (strings, bounded numbers) are the engine's. */
+
+static void format_string(const ConfKey *k, const void *base, const void *userdata, FILE *f)
 {
-        char *field = (char *)base + k->offset;
-        unsigned u;
-
-        switch (k->type) {
-        case TYPE_STRING:
-        case TYPE_PATH:
-                if (strlen(value) >= k->size) {
-                        *ret_why = "value too long";
-                        return -ENAMETOOLONG;
-                }
-                strcpy(field, value);
-                return 0;
-
-        case TYPE_UINT:
-                if (safe_atou(value, &u) < 0 || u < k->min || u > k->max) {
-                        *ret_why = "not a number within the allowed range";
-                        return -ERANGE;
-                }
-                *(unsigned *)(void *)field = u;
-                return 0;
-
-        case TYPE_HOSTPORT: {
-                char host[256];
-                if (strlen(value) >= k->size || address_parse_host_port(value, host, sizeof host, &u) < 0) {
-                        *ret_why = "expected ADDR:PORT (IPv6 as [ADDR]:PORT)";
-                        return -EINVAL;
-                }
-                strcpy(field, value);
-                return 0;
-        }
-
-        case TYPE_LISTEN: {
-                SocketAddress uri;
-                if (isempty(value)) { /* "listen =" empties the list, as in systemd unit files */
-                        c->n_listen = 0;
-                        return 0;
-                }
-                if (strlen(value) >= CONFIG_PATH_MAX || address_parse(value, ADDRESS_LISTEN, &uri) < 0) {
-                        *ret_why = "expected unix:PATH, tcp:HOST:PORT or vsock:CID:PORT";
-                        return -EINVAL;
-                }
-                for (unsigned i = 0; i < c->n_listen; i++)
-                        if (streq(c->listen[i], value)) {
-                                *ret_why = "listed twice";
-                                return -EEXIST;
-                        }
-                if (c->n_listen >= CONFIG_LISTEN_MAX) {
-                        *ret_why = "too many listen= lines (at most 8)";
-                        return -E2BIG;
-                }
-                strcpy(c->listen[c->n_listen++], value);
-                return 0;
-        }
-
-        case TYPE_URL: {
-                size_t n = strlen(value);
-                if (!strneq(value, "http://", 7) && !strneq(value, "https://", 8)) {
-                        *ret_why = "expected an http:// or https:// URL";
-                        return -EINVAL;
-                }
-                for (size_t i = 0; i < n; i++)
-                        if ((unsigned char)value[i] <= ' ' || (unsigned char)value[i] >= 0x7f || value[i] == '?' ||
-                            value[i] == '#') {
-                                *ret_why = "URL with spaces, a query or a fragment";
-                                return -EINVAL;
-                        }
-                if (n + 2 > k->size) {
-                        *ret_why = "URL too long";
-                        return -ENAMETOOLONG;
-                }
-                strcpy(field, value);
-                if (value[n - 1] != '/')
-                        strcat(field, "/");
-                return 0;
-        }
-
-        case TYPE_CHECKSUM:
-                if (checksum_algo_from_string(value, (ChecksumAlgo *)(void *)field) < 0) {
-                        *ret_why = "expected sha1, sha256, sha384 or sha512";
-                        return -EINVAL;
-                }
-                return 0;
-
-        case TYPE_TOKEN: {
-                AgentConfig *a = base;
-                uint8_t h[32];
-                if (strlen(value) != 64) {
-                        *ret_why = "expected 64 hex digits (SHA-256 of the token)";
-                        return -EINVAL;
-                }
-                for (size_t i = 0; i < 32; i++) {
-                        int hi = unhex(value[2 * i]), lo = unhex(value[2 * i + 1]);
-                        if (hi < 0 || lo < 0) {
-                                *ret_why = "expected 64 hex digits (SHA-256 of the token)";
-                                return -EINVAL;
-                        }
-                        h[i] = (uint8_t)(hi << 4 | lo);
-                }
-                memcpy(a->token_sha256, h, sizeof h);
-                a->has_token = true;
-                return 0;
-        }
-
-        case TYPE_SHARE:
-        case TYPE_MBPS: {
-                double d, max = k->type == TYPE_SHARE ? CONFIG_SHARE_MAX : CONFIG_MBPS_MAX;
-
-                if (isempty(value)) {
-                        *(double *)(void *)field = NAN;
-                        return 0;
-                }
-                if (safe_atod(value, &d) < 0 || !isfinite(d) || d <= 0 || d > max) {
-                        *ret_why = k->type == TYPE_SHARE ? "expected a share above 0 (0.8 is 80%)"
-                                                         : "expected a link speed in Mbit/s above 0";
-                        return -ERANGE;
-                }
-                *(double *)(void *)field = d;
-                return 0;
-        }
-
-        case TYPE_TIME:
-                if (parse_time_ms(value, (int64_t *)(void *)field) < 0) {
-                        *ret_why = "expected epoch milliseconds or a UTC time like 2026-12-05T08:00:00Z";
-                        return -EINVAL;
-                }
-                return 0;
-
-        case TYPE_NAME:
-                if (!isempty(value) && !id_is_valid(value)) {
-                        *ret_why = "expected a name of [A-Za-z0-9._-]{1,64}";
-                        return -EINVAL;
-                }
-                strcpy(field, value);
-                return 0;
-        }
-        *ret_why = "internal error";
-        return -EINVAL;
+        fprintf(f, "%s = %s\n", k->name, (const char *)conf_field_const(k, base));
 }
 
-static const ConfigKey *config_key_find(ConfigSection section, const char *name)
+/* ADDR:PORT, IPv6 as [ADDR]:PORT. */
+static int parse_hostport(const ConfKey *k, void *base, const char *value, void *userdata, const char **ret_why)
 {
-        for (size_t i = 0; i < ELEMENTSOF(config_keys); i++)
-                if (config_keys[i].section == section && streq(config_keys[i].name, name))
-                        return &config_keys[i];
-        return NULL;
+        char host[256];
+        unsigned port;
+
+        if (strlen(value) >= k->size || address_parse_host_port(value, host, sizeof host, &port) < 0) {
+                *ret_why = "expected ADDR:PORT (IPv6 as [ADDR]:PORT)";
+                return -EINVAL;
+        }
+        strcpy(conf_field(k, base), value);
+        return 0;
+}
+
+/* A listen URI; repeated lines accumulate, "listen =" empties the list as in systemd unit files. */
+static int parse_listen(const ConfKey *k, void *base, const char *value, void *userdata, const char **ret_why)
+{
+        Config *c = userdata;
+        SocketAddress uri;
+
+        if (isempty(value)) {
+                c->n_listen = 0;
+                return 0;
+        }
+        if (strlen(value) >= CONFIG_PATH_MAX || address_parse(value, ADDRESS_LISTEN, &uri) < 0) {
+                *ret_why = "expected unix:PATH, tcp:HOST:PORT or vsock:CID:PORT";
+                return -EINVAL;
+        }
+        for (unsigned i = 0; i < c->n_listen; i++)
+                if (streq(c->listen[i], value)) {
+                        *ret_why = "listed twice";
+                        return -EEXIST;
+                }
+        if (c->n_listen >= CONFIG_LISTEN_MAX) {
+                *ret_why = "too many listen= lines (at most 8)";
+                return -E2BIG;
+        }
+        strcpy(c->listen[c->n_listen++], value);
+        return 0;
+}
+
+static void format_listen(const ConfKey *k, const void *base, const void *userdata, FILE *f)
+{
+        const Config *c = userdata;
+
+        for (unsigned j = 0; j < c->n_listen; j++)
+                fprintf(f, "%s = %s\n", k->name, c->listen[j]);
+}
+
+/* http:// or https://, stored with a trailing slash. */
+static int parse_url(const ConfKey *k, void *base, const char *value, void *userdata, const char **ret_why)
+{
+        char *field = conf_field(k, base);
+        size_t n = strlen(value);
+
+        if (!strneq(value, "http://", 7) && !strneq(value, "https://", 8)) {
+                *ret_why = "expected an http:// or https:// URL";
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)value[i] <= ' ' || (unsigned char)value[i] >= 0x7f || value[i] == '?' ||
+                    value[i] == '#') {
+                        *ret_why = "URL with spaces, a query or a fragment";
+                        return -EINVAL;
+                }
+        if (n + 2 > k->size) {
+                *ret_why = "URL too long";
+                return -ENAMETOOLONG;
+        }
+        strcpy(field, value);
+        if (value[n - 1] != '/')
+                strcat(field, "/");
+        return 0;
+}
+
+static int parse_checksum(const ConfKey *k, void *base, const char *value, void *userdata, const char **ret_why)
+{
+        if (checksum_algo_from_string(value, conf_field(k, base)) < 0) {
+                *ret_why = "expected sha1, sha256, sha384 or sha512";
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static void format_checksum(const ConfKey *k, const void *base, const void *userdata, FILE *f)
+{
+        fprintf(f, "%s = %s\n", k->name, strna(checksum_algo_name(*(const ChecksumAlgo *)conf_field_const(k, base))));
+}
+
+/* 64 hex digits: the SHA-256 of the agent's token. */
+static int parse_token(const ConfKey *k, void *base, const char *value, void *userdata, const char **ret_why)
+{
+        AgentConfig *a = base;
+        uint8_t h[32];
+
+        *ret_why = "expected 64 hex digits (SHA-256 of the token)";
+        if (strlen(value) != 64)
+                return -EINVAL;
+        for (size_t i = 0; i < 32; i++) {
+                int hi = unhex(value[2 * i]), lo = unhex(value[2 * i + 1]);
+                if (hi < 0 || lo < 0)
+                        return -EINVAL;
+                h[i] = (uint8_t)(hi << 4 | lo);
+        }
+        memcpy(a->token_sha256, h, sizeof h);
+        a->has_token = true;
+        return 0;
+}
+
+static void format_token(const ConfKey *k, const void *base, const void *userdata, FILE *f)
+{
+        fprintf(f, "%s = %s\n", k->name, ((const AgentConfig *)base)->has_token ? "(redacted)" : "(none)");
+}
+
+/* A [bbb NAME] reference, may be empty. */
+static int parse_name(const ConfKey *k, void *base, const char *value, void *userdata, const char **ret_why)
+{
+        if (!isempty(value) && !id_is_valid(value)) {
+                *ret_why = "expected a name of [A-Za-z0-9._-]{1,64}";
+                return -EINVAL;
+        }
+        strcpy(conf_field(k, base), value);
+        return 0;
+}
+
+/* Epoch milliseconds, or UTC as YYYY-MM-DDTHH:MM[:SS]Z. */
+static int parse_time(const ConfKey *k, void *base, const char *value, void *userdata, const char **ret_why)
+{
+        if (parse_time_ms(value, conf_field(k, base)) < 0) {
+                *ret_why = "expected epoch milliseconds or a UTC time like 2026-12-05T08:00:00Z";
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static void format_time(const ConfKey *k, const void *base, const void *userdata, FILE *f)
+{
+        fprintf(f, "%s = %lld\n", k->name, (long long)*(const int64_t *)conf_field_const(k, base));
+}
+
+#define D(field) CONF_FIELD(Config, field)
+#define B(field) CONF_FIELD(BbbConfig, field)
+#define A(field) CONF_FIELD(AgentConfig, field)
+#define E(field) CONF_FIELD(ExperimentConfig, field)
+#define CUSTOM(p, f) .type = CONF_CUSTOM, .parse = parse_##p, .format = f
+#define PATH .type = CONF_STRING
+#define UINT(lo, hi) .type = CONF_UINT, .min = (lo), .max = (hi)
+#define SHARE(field) \
+        field, .type = CONF_DOUBLE, .flags = CONF_EMPTY_UNSET | CONF_ABOVE_MIN, .max = CONFIG_SHARE_MAX, .def = "", \
+        .why = "expected a share above 0 (0.8 is 80%)"
+#define MBPS(field) \
+        field, .type = CONF_DOUBLE, .flags = CONF_EMPTY_UNSET | CONF_ABOVE_MIN, .max = CONFIG_MBPS_MAX, .def = "", \
+        .why = "expected a link speed in Mbit/s above 0"
+
+/* Every key of the file: [daemon], [bbb NAME], [agent NAME], [capacity], [experiment NAME]. A NULL
+ * default is computed (db, listen) or required (url, secret_file, start, end: config_finish() says so). */
+static const ConfKey config_keys[] = {
+        {"daemon", "http", D(http), CUSTOM(hostport, format_string), .def = "127.0.0.1:8480"},
+        {"daemon", "listen", D(listen), CUSTOM(listen, format_listen), .flags = CONF_REPEAT},
+        {"daemon", "db", D(db), PATH},
+        {"daemon", "raw_retention_days", D(raw_retention_days), UINT(1, 36500), .def = "14"},
+        {"daemon", "trend_retention_days", D(trend_retention_days), UINT(1, 36500), .def = "730"},
+        {"daemon", "commit_interval_ms", D(commit_interval_ms), UINT(1, 60000), .def = "200"},
+        {"daemon", "http_token_file", D(http_token_file), PATH, .def = ""},
+        {"daemon", "tls_cert", D(tls_cert), PATH, .def = ""},
+        {"daemon", "tls_key", D(tls_key), PATH, .def = ""},
+        {"daemon", "http_threads", D(http_threads), UINT(1, 64), .def = "2"},
+        {"daemon", "http_max_connections", D(http_max_connections), UINT(1, 65536), .def = "512"},
+        {"daemon", "http_timeout_s", D(http_timeout_s), UINT(1, 3600), .def = "15"},
+        {"daemon", "zabbix_max_age_s", D(zabbix_max_age_s), UINT(1, 86400), .def = "60"},
+
+        {"bbb", "url", B(url), CUSTOM(url, format_string)},
+        {"bbb", "secret_file", B(secret_file), PATH},
+        {"bbb", "checksum", B(checksum), CUSTOM(checksum, format_checksum), .def = "sha1"},
+        {"bbb", "interval_s", B(interval_s), UINT(1, 3600), .def = "5"},
+
+        {"agent", "token_sha256", A(token_sha256), CUSTOM(token, format_token)},
+        {"agent", "peer_uid", A(peer_uid), UINT(0, CONFIG_PEER_UID_NONE - 1)},
+        {"agent", "bbb", A(bbb), CUSTOM(name, format_string), .def = ""},
+        {"agent", SHARE("cpu_threshold"), A(capacity.cpu)},
+        {"agent", SHARE("memory_threshold"), A(capacity.memory)},
+        {"agent", SHARE("net_threshold"), A(capacity.net)},
+        {"agent", MBPS("link_mbps"), A(capacity.link_mbps)},
+
+        {"capacity", SHARE("cpu_threshold"), D(capacity.cpu)},
+        {"capacity", SHARE("memory_threshold"), D(capacity.memory)},
+        {"capacity", SHARE("net_threshold"), D(capacity.net)},
+        {"capacity", MBPS("link_mbps"), D(capacity.link_mbps)},
+
+        {"experiment", "start", E(start_ms), CUSTOM(time, format_time)},
+        {"experiment", "end", E(end_ms), CUSTOM(time, format_time)},
+};
+
+#undef D
+#undef B
+#undef A
+#undef E
+#undef CUSTOM
+#undef PATH
+#undef UINT
+#undef SHARE
+#undef MBPS
+
+static const ConfKey *config_key_find(const char *section, const char *name)
+{
+        return conf_find(config_keys, ELEMENTSOF(config_keys), section, name);
 }
 
 /* Applies the table's defaults of section to base. Defaults are known good. */
-static void config_apply_defaults(ConfigSection section, void *base, Config *c)
+static void config_apply_defaults(const char *section, void *base, Config *c)
 {
-        for (size_t i = 0; i < ELEMENTSOF(config_keys); i++) {
-                const ConfigKey *k = &config_keys[i];
-                const char *why = NULL;
-
-                if (k->section != section || !k->def)
-                        continue;
-                if (config_key_set(k, base, c, k->def, &why) < 0)
-                        log_error("Built-in default %s=%s is invalid: %s", k->name, k->def, why);
-        }
+        (void)conf_apply_defaults(config_keys, ELEMENTSOF(config_keys), section, base, c);
 }
 
 static const char *env_dir(const char *name)
@@ -320,8 +299,8 @@ int config_new_defaults(Config **ret)
         c = calloc(1, sizeof *c);
         if (!c)
                 return -ENOMEM;
-        config_apply_defaults(SECTION_DAEMON, c, c);
-        config_apply_defaults(SECTION_CAPACITY, c, c);
+        config_apply_defaults("daemon", c, c);
+        config_apply_defaults("capacity", c, c);
 
         state = env_dir("STATE_DIRECTORY");
         n = snprintf(c->db, sizeof c->db, "%s%sseatmeter.db", state ? state : "", state ? "/" : "");
@@ -403,76 +382,87 @@ static char *config_reader(char *str, int num, void *stream)
         return str;
 }
 
-/* Finds the [bbb NAME] or [agent NAME] entry, adding it with its defaults when new. */
-static int config_section_entry(ParseContext *ctx, ConfigSection section, const char *name, void **ret)
+/* Grows array (n elements of size bytes, at most max) by one; the caller stores the result and fills
+ * element n. Returns NULL with *ret set on failure. */
+static void *config_grow(void *array, unsigned n, unsigned max, size_t size, int *ret)
+{
+        void *a;
+
+        if (n >= max) {
+                *ret = -E2BIG;
+                return NULL;
+        }
+        a = realloc(array, (n + 1) * size);
+        if (!a)
+                *ret = -ENOMEM;
+        return a;
+}
+
+/* Finds the [bbb NAME], [agent NAME] or [experiment NAME] entry, adding it with its defaults when new. */
+static int config_section_entry(ParseContext *ctx, const char *section, const char *name, void **ret)
 {
         Config *c = ctx->config;
+        int r = 0;
 
-        if (section == SECTION_BBB) {
-                BbbConfig *b;
-                for (unsigned i = 0; i < c->n_bbb; i++)
-                        if (streq(c->bbb[i].name, name)) {
-                                *ret = &c->bbb[i];
-                                return 0;
-                        }
-                if (c->n_bbb >= CONFIG_BBB_MAX)
-                        return -E2BIG;
-                b = realloc(c->bbb, (c->n_bbb + 1) * sizeof *b);
-                if (!b)
-                        return -ENOMEM;
-                c->bbb = b;
-                b = &c->bbb[c->n_bbb++];
-                *b = (BbbConfig){0};
-                strcpy(b->name, name);
-                b->line = ctx->section_line;
-                config_apply_defaults(SECTION_BBB, b, c);
+        if (streq(section, "bbb")) {
+                BbbConfig *b = (BbbConfig *)config_find_bbb(c, name);
+                if (!b) {
+                        b = config_grow(c->bbb, c->n_bbb, CONFIG_BBB_MAX, sizeof *b, &r);
+                        if (!b)
+                                return r;
+                        c->bbb = b;
+                        b = &c->bbb[c->n_bbb++];
+                        *b = (BbbConfig){.line = ctx->section_line};
+                        strcpy(b->name, name);
+                        config_apply_defaults(section, b, c);
+                }
                 *ret = b;
-        } else if (section == SECTION_EXPERIMENT) {
-                ExperimentConfig *e;
-                for (unsigned i = 0; i < c->n_experiments; i++)
-                        if (streq(c->experiments[i].name, name)) {
-                                *ret = &c->experiments[i];
-                                return 0;
-                        }
-                if (c->n_experiments >= CONFIG_EXPERIMENTS_MAX)
-                        return -E2BIG;
-                e = realloc(c->experiments, (c->n_experiments + 1) * sizeof *e);
-                if (!e)
-                        return -ENOMEM;
-                c->experiments = e;
-                e = &c->experiments[c->n_experiments++];
-                *e = (ExperimentConfig){ .start_ms = -1, .end_ms = -1, .line = ctx->section_line };
-                strcpy(e->name, name);
+        } else if (streq(section, "experiment")) {
+                ExperimentConfig *e = NULL;
+                for (unsigned i = 0; i < c->n_experiments && !e; i++)
+                        if (streq(c->experiments[i].name, name))
+                                e = &c->experiments[i];
+                if (!e) {
+                        e = config_grow(c->experiments, c->n_experiments, CONFIG_EXPERIMENTS_MAX, sizeof *e, &r);
+                        if (!e)
+                                return r;
+                        c->experiments = e;
+                        e = &c->experiments[c->n_experiments++];
+                        *e = (ExperimentConfig){.start_ms = -1, .end_ms = -1, .line = ctx->section_line};
+                        strcpy(e->name, name);
+                }
                 *ret = e;
         } else {
-                AgentConfig *a;
-                for (unsigned i = 0; i < c->n_agents; i++)
-                        if (streq(c->agents[i].id, name)) {
-                                *ret = &c->agents[i];
-                                return 0;
-                        }
-                if (c->n_agents >= CONFIG_AGENTS_MAX)
-                        return -E2BIG;
-                a = realloc(c->agents, (c->n_agents + 1) * sizeof *a);
-                if (!a)
-                        return -ENOMEM;
-                c->agents = a;
-                a = &c->agents[c->n_agents++];
-                *a = (AgentConfig){ .peer_uid = CONFIG_PEER_UID_NONE };
-                strcpy(a->id, name);
-                a->line = ctx->section_line;
-                config_apply_defaults(SECTION_AGENT, a, c);
+                AgentConfig *a = (AgentConfig *)config_find_agent(c, name);
+                if (!a) {
+                        a = config_grow(c->agents, c->n_agents, CONFIG_AGENTS_MAX, sizeof *a, &r);
+                        if (!a)
+                                return r;
+                        c->agents = a;
+                        a = &c->agents[c->n_agents++];
+                        *a = (AgentConfig){.peer_uid = CONFIG_PEER_UID_NONE, .line = ctx->section_line};
+                        strcpy(a->id, name);
+                        config_apply_defaults(section, a, c);
+                }
                 *ret = a;
         }
         return 0;
 }
 
+/* The sections of the file, in the order config_dump() prints them; the named ones take a NAME. */
+static const struct {
+        const char *kind;
+        bool named;
+} config_sections[] = {
+        {"daemon", false}, {"bbb", true}, {"agent", true}, {"capacity", false}, {"experiment", true},
+};
+
 static int config_handler(void *user, const char *section, const char *key, const char *value)
 {
         ParseContext *ctx = user;
-        ConfigSection sec;
-        const ConfigKey *k;
-        const char *why = NULL, *name = NULL;
+        const char *kind = NULL, *why = NULL, *name = NULL;
+        bool named = false;
+        const ConfKey *k;
         void *base;
         size_t n;
         int r;
@@ -480,14 +470,22 @@ static int config_handler(void *user, const char *section, const char *key, cons
         if (ctx->section_bad)
                 return 1;
         section = ctx->section; /* the whole name; libinih's copy may be cut short */
-        if (streq(section, "daemon"))
-                sec = SECTION_DAEMON;
-        else if (streq(section, "capacity"))
-                sec = SECTION_CAPACITY;
-        else if ((strneq(section, "bbb", 3) && strchr(" \t", section[3])) ||
-                 (strneq(section, "agent", 5) && strchr(" \t", section[5])) ||
-                 (strneq(section, "experiment", 10) && strchr(" \t", section[10]))) {
-                sec = section[0] == 'b' ? SECTION_BBB : section[0] == 'a' ? SECTION_AGENT : SECTION_EXPERIMENT;
+        for (size_t i = 0; i < ELEMENTSOF(config_sections) && !kind; i++) {
+                const char *s = config_sections[i].kind;
+                size_t len = strlen(s);
+
+                /* "[bbb]" counts as named, with an empty (invalid) name */
+                named = config_sections[i].named;
+                if (!named ? streq(section, s) : strneq(section, s, len) && strchr(" \t", section[len]))
+                        kind = s;
+        }
+        if (!kind) {
+                log_error("%s:%u: unknown section [%s] (expected [daemon], [bbb NAME], [agent NAME], [capacity] "
+                          "or [experiment NAME]).",
+                          ctx->path, ctx->line, section);
+                goto fail;
+        }
+        if (named) {
                 name = section + strcspn(section, " \t");
                 name += strspn(name, " \t");
                 if (!id_is_valid(name)) {
@@ -495,32 +493,26 @@ static int config_handler(void *user, const char *section, const char *key, cons
                                   ctx->line, section);
                         goto fail;
                 }
-        } else {
-                log_error("%s:%u: unknown section [%s] (expected [daemon], [bbb NAME], [agent NAME], [capacity] "
-                          "or [experiment NAME]).",
-                          ctx->path, ctx->line, section);
-                goto fail;
         }
 
-        k = config_key_find(sec, key);
+        k = config_key_find(kind, key);
         if (!k) {
                 log_error("%s:%u: unknown key '%s' in [%s].", ctx->path, ctx->line, key, section);
                 goto fail;
         }
 
-        if (sec == SECTION_DAEMON || sec == SECTION_CAPACITY)
+        if (!name)
                 base = ctx->config;
         else {
-                r = config_section_entry(ctx, sec, name, &base);
+                r = config_section_entry(ctx, kind, name, &base);
                 if (r < 0) {
                         log_error_errno(r, "%s:%u: cannot add [%s]: %m", ctx->path, ctx->line, section);
                         goto fail;
                 }
         }
 
-        if (k->type == TYPE_LISTEN && !ctx->listen_seen) {
-                ctx->config->n_listen = 0;
-                ctx->config->listen_default = false;
+        if ((k->flags & CONF_REPEAT) && !ctx->listen_seen) {
+                config_clear_listen(ctx->config);
                 ctx->listen_seen = true;
         }
         n = strlen(value);
@@ -528,7 +520,7 @@ static int config_handler(void *user, const char *section, const char *key, cons
                 log_error("%s:%u: value of '%s' too long.", ctx->path, ctx->line, key);
                 goto fail;
         }
-        r = config_key_set(k, base, ctx->config, value, &why);
+        r = conf_set(k, base, value, ctx->config, &why);
         if (r < 0) {
                 log_error("%s:%u: bad value for '%s': %s.", ctx->path, ctx->line, key, why);
                 goto fail;
@@ -582,13 +574,13 @@ int config_load_file(Config *c, const char *path)
 
 int config_set_daemon(Config *c, const char *key, const char *value)
 {
-        const ConfigKey *k = config_key_find(SECTION_DAEMON, key);
+        const ConfKey *k = config_key_find("daemon", key);
         const char *why = NULL;
         int r;
 
         if (!k || !value)
                 return -EINVAL;
-        r = config_key_set(k, c, c, value, &why);
+        r = conf_set(k, c, value, c, &why);
         if (r < 0)
                 return log_error_errno(r, "Bad value '%s' for %s: %s.", value, key, why);
         return 0;
@@ -745,78 +737,29 @@ void config_dump(const Config *c, FILE *f)
                 fprintf(f, "# read from %s\n", c->config_file);
         else
                 fprintf(f, "# no configuration file read: built-in defaults\n");
-        for (int s = SECTION_DAEMON; s < _SECTION_MAX; s++) {
-                unsigned n = s == SECTION_DAEMON || s == SECTION_CAPACITY ? 1
-                             : s == SECTION_BBB                           ? c->n_bbb
-                             : s == SECTION_AGENT                         ? c->n_agents
-                                                                          : c->n_experiments;
+        for (size_t s = 0; s < ELEMENTSOF(config_sections); s++) {
+                const char *kind = config_sections[s].kind;
+                unsigned n = !config_sections[s].named ? 1
+                             : streq(kind, "bbb")      ? c->n_bbb
+                             : streq(kind, "agent")    ? c->n_agents
+                                                       : c->n_experiments;
 
                 for (unsigned e = 0; e < n; e++) {
-                        const void *base;
+                        const void *base = c;
+                        const char *name = NULL;
 
-                        if (s == SECTION_DAEMON) {
-                                base = c;
-                                fprintf(f, "[daemon]\n");
-                        } else if (s == SECTION_BBB) {
+                        if (streq(kind, "bbb")) {
                                 base = &c->bbb[e];
-                                fprintf(f, "\n[bbb %s]\n", c->bbb[e].name);
-                        } else if (s == SECTION_AGENT) {
+                                name = c->bbb[e].name;
+                        } else if (streq(kind, "agent")) {
                                 base = &c->agents[e];
-                                fprintf(f, "\n[agent %s]\n", c->agents[e].id);
-                        } else if (s == SECTION_CAPACITY) {
-                                base = c;
-                                fprintf(f, "\n[capacity]\n");
-                        } else {
+                                name = c->agents[e].id;
+                        } else if (streq(kind, "experiment")) {
                                 base = &c->experiments[e];
-                                fprintf(f, "\n[experiment %s]\n", c->experiments[e].name);
+                                name = c->experiments[e].name;
                         }
-
-                        for (size_t i = 0; i < ELEMENTSOF(config_keys); i++) {
-                                const ConfigKey *k = &config_keys[i];
-                                const char *field = (const char *)base + k->offset;
-
-                                if (k->section != (ConfigSection)s)
-                                        continue;
-                                switch (k->type) {
-                                case TYPE_STRING:
-                                case TYPE_PATH:
-                                case TYPE_HOSTPORT:
-                                case TYPE_URL:
-                                case TYPE_NAME:
-                                        fprintf(f, "%s = %s\n", k->name, field);
-                                        break;
-                                case TYPE_UINT:
-                                        fprintf(f, "%s = %u\n", k->name, *(const unsigned *)(const void *)field);
-                                        break;
-                                case TYPE_LISTEN:
-                                        for (unsigned j = 0; j < c->n_listen; j++)
-                                                fprintf(f, "%s = %s\n", k->name, c->listen[j]);
-                                        break;
-                                case TYPE_CHECKSUM:
-                                        fprintf(f, "%s = %s\n", k->name,
-                                                strna(checksum_algo_name(
-                                                        *(const ChecksumAlgo *)(const void *)field)));
-                                        break;
-                                case TYPE_TOKEN:
-                                        fprintf(f, "%s = %s\n", k->name,
-                                                ((const AgentConfig *)base)->has_token ? "(redacted)"
-                                                                                       : "(none)");
-                                        break;
-                                case TYPE_SHARE:
-                                case TYPE_MBPS: {
-                                        double d = *(const double *)(const void *)field;
-                                        if (isfinite(d))
-                                                fprintf(f, "%s = %g\n", k->name, d);
-                                        else
-                                                fprintf(f, "%s =\n", k->name);
-                                        break;
-                                }
-                                case TYPE_TIME:
-                                        fprintf(f, "%s = %lld\n", k->name,
-                                                (long long)*(const int64_t *)(const void *)field);
-                                        break;
-                                }
-                        }
+                        fprintf(f, "%s[%s%s%s]\n", s > 0 ? "\n" : "", kind, name ? " " : "", name ? name : "");
+                        conf_dump(config_keys, ELEMENTSOF(config_keys), kind, base, c, f);
                 }
         }
 }
