@@ -27,15 +27,11 @@ int read_full_file_at(int dirfd, const char *name, size_t max, char **ret, size_
                 ssize_t n;
 
                 if (size + 1 >= alloc) {
-                        char *p;
-
-                        if (alloc >= max + 1)
-                                return -EFBIG;
-                        alloc = MIN(alloc * 2, max + 1);
-                        p = realloc(buf, alloc);
-                        if (!p)
-                                return -ENOMEM;
-                        buf = p;
+                        /* Room for one more byte and the NUL. The cap leaves room for a byte past max, so
+                         * that a file of exactly max bytes is read to its end, not refused. */
+                        int r = GREEDY_REALLOC_CAPPED(buf, alloc, size + 2, max + 2);
+                        if (r < 0)
+                                return r == -E2BIG ? -EFBIG : r;
                 }
                 n = read(fd, buf + size, alloc - size - 1);
                 if (n < 0) {
@@ -248,7 +244,7 @@ bool memeq_consttime(const void *a, const void *b, size_t size)
         return d == 0;
 }
 
-int greedy_realloc(void **p, size_t *allocated, size_t need, size_t size)
+int greedy_realloc_capped(void **p, size_t *allocated, size_t need, size_t max, size_t size)
 {
         size_t n;
         void *q;
@@ -259,6 +255,8 @@ int greedy_realloc(void **p, size_t *allocated, size_t need, size_t size)
 
         if (need <= *allocated)
                 return 0;
+        if (need > max)
+                return -E2BIG;
         if (need > SIZE_MAX / size)
                 return -ENOMEM;
 
@@ -266,6 +264,7 @@ int greedy_realloc(void **p, size_t *allocated, size_t need, size_t size)
         if (*allocated <= SIZE_MAX / size / 2)
                 n = MAX(n, *allocated * 2);
         n = MAX(n, 64 / size); /* a few small elements at once, not one at a time */
+        n = MIN(n, max);       /* need <= max: still enough */
 
         q = realloc(*p, n * size);
         if (!q)
@@ -273,4 +272,14 @@ int greedy_realloc(void **p, size_t *allocated, size_t need, size_t size)
         *p = q;
         *allocated = n;
         return 0;
+}
+
+int greedy_realloc(void **p, size_t *allocated, size_t need, size_t size)
+{
+        assert(size > 0);
+
+        /* Without a cap of its own, an array is capped by what can be addressed. */
+        if (need > SIZE_MAX / size)
+                return -ENOMEM;
+        return greedy_realloc_capped(p, allocated, need, SIZE_MAX / size, size);
 }

@@ -62,12 +62,27 @@ static inline uint32_t string_hash(const char *s)
  * overflow) leaves both unchanged. */
 int greedy_realloc(void **p, size_t *allocated, size_t need, size_t size);
 
+/* greedy_realloc() for an array that may never hold more than max elements: grows the same way but
+ * never beyond max. Returns 0, -E2BIG when need is above max (nothing changed), or -ENOMEM. Use it for
+ * every buffer whose size outside input decides. */
+int greedy_realloc_capped(void **p, size_t *allocated, size_t need, size_t max, size_t size);
+
 /* greedy_realloc() for a typed array: GREEDY_REALLOC(s->items, s->alloc_items, s->n_items + 1). The
  * element size comes from the array, and array is written only on success. */
 #define GREEDY_REALLOC(array, allocated, need) __extension__ \
         ({                                                                                                   \
                 void *_a_ = (array);                                                                         \
                 int _r_ = greedy_realloc(&_a_, &(allocated), (need), sizeof((array)[0]));                    \
+                if (_r_ >= 0)                                                                                \
+                        (array) = _a_;                                                                       \
+                _r_;                                                                                         \
+        })
+
+/* greedy_realloc_capped() for a typed array, as GREEDY_REALLOC(). */
+#define GREEDY_REALLOC_CAPPED(array, allocated, need, max) __extension__ \
+        ({                                                                                                   \
+                void *_a_ = (array);                                                                         \
+                int _r_ = greedy_realloc_capped(&_a_, &(allocated), (need), (max), sizeof((array)[0]));      \
                 if (_r_ >= 0)                                                                                \
                         (array) = _a_;                                                                       \
                 _r_;                                                                                         \

@@ -9,6 +9,7 @@
 #include <expat.h>
 
 #include "bbb-xml.h"
+#include "util.h"
 
 typedef enum Kind {
         K_OTHER,
@@ -164,20 +165,11 @@ static BbbMeeting *current_meeting(Parser *p)
 static int meeting_add(Parser *p)
 {
         BbbMeetings *m = p->m;
+        int r;
 
-        if (m->n_meetings >= BBB_MEETINGS_MAX)
-                return -E2BIG;
-        if (m->n_meetings >= p->meetings_alloc) {
-                size_t a = MAX(p->meetings_alloc * 2, (size_t)16);
-                BbbMeeting *n;
-
-                a = MIN(a, (size_t)BBB_MEETINGS_MAX);
-                n = realloc(m->meetings, a * sizeof(BbbMeeting));
-                if (!n)
-                        return -ENOMEM;
-                m->meetings = n;
-                p->meetings_alloc = a;
-        }
+        r = GREEDY_REALLOC_CAPPED(m->meetings, p->meetings_alloc, m->n_meetings + 1, (size_t)BBB_MEETINGS_MAX);
+        if (r < 0)
+                return r; /* -E2BIG past BBB_MEETINGS_MAX */
         m->meetings[m->n_meetings++] = (BbbMeeting){0};
         p->meeting_seen = 0;
         return 0;
