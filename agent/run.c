@@ -8,9 +8,7 @@
  * low, so a day of backlog never sits in memory twice. */
 
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <ini.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -24,19 +22,14 @@
 #include "link.h"
 #include "log.h"
 #include "proto/frame.h"
+#include "run-settings.h"
 #include "run.h"
 #include "sampler.h"
 #include "spool.h"
 #include "util.h"
 #include "watch.h"
 
-#define RUN_INTERVAL_DEFAULT_MS 1000
-#define RUN_INTERVAL_MIN_MS 10
-#define RUN_INTERVAL_MAX_MS (3600 * 1000)
-#define RUN_CONNECT_DEFAULT "unix:/run/seatmeter/ingest.sock"
-#define RUN_ID_MAX ID_MAX
 #define RUN_TOKEN_MAX 1024 /* a token file larger than this is refused */
-#define RUN_PATH_MAX 4096  /* --spool, --root, --token-file, --config */
 #define RUN_HOSTNAME_MAX 256
 #define RUN_MACHINE_ID_MAX 64
 #define RUN_BACKOFF_MIN_MS 100
@@ -59,17 +52,6 @@ typedef enum LinkState {
         STATE_HELLO,
         STATE_STREAMING,
 } LinkState;
-
-typedef struct RunConfig {
-        char *connect;
-        char *id;
-        char *token_file;
-        char *spool;
-        char *cgroup;
-        char *root;
-        uint64_t interval_ms;
-        WatchOptions watch; /* virt, label, net_iface: see watch.h */
-} RunConfig;
 
 typedef struct Run {
         RunConfig cfg;
@@ -101,220 +83,6 @@ typedef struct Run {
         bool file_error_logged, sample_error_logged;
         char status[256];
 } Run;
-
-static void run_config_done(RunConfig *c)
-{
-        free(c->connect);
-        free(c->id);
-        free(c->token_file);
-        free(c->spool);
-        free(c->cgroup);
-        free(c->root);
-}
-
-/* One table for every setting of the [agent] section and its command-line twin. */
-typedef enum SettingType {
-        SETTING_STRING,
-        SETTING_INTERVAL,
-} SettingType;
-
-typedef struct Setting {
-        const char *key;    /* in the config file */
-        const char *option; /* on the command line */
-        SettingType type;
-        size_t offset;
-        size_t max; /* longest string */
-} Setting;
-
-static const Setting settings[] = {
-        {"connect", "connect", SETTING_STRING, offsetof(RunConfig, connect), LINK_URI_MAX},
-        {"id", "id", SETTING_STRING, offsetof(RunConfig, id), RUN_ID_MAX},
-        {"token_file", "token-file", SETTING_STRING, offsetof(RunConfig, token_file), RUN_PATH_MAX},
-        {"interval_ms", "interval", SETTING_INTERVAL, offsetof(RunConfig, interval_ms), 0},
-        {"spool", "spool", SETTING_STRING, offsetof(RunConfig, spool), RUN_PATH_MAX},
-        {"cgroup", "cgroup", SETTING_STRING, offsetof(RunConfig, cgroup), AGENT_PATH_MAX - 1},
-        {"root", "root", SETTING_STRING, offsetof(RunConfig, root), RUN_PATH_MAX},
-};
-
-/* Sets one setting from text. Returns 0, -EINVAL, -ERANGE, -ENAMETOOLONG or -ENOMEM. */
-static int setting_apply(RunConfig *c, const Setting *s, const char *value)
-{
-        if (s->type == SETTING_INTERVAL) {
-                uint64_t v;
-                int r = safe_atou64(value, &v);
-                if (r < 0)
-                        return r;
-                if (v < RUN_INTERVAL_MIN_MS || v > RUN_INTERVAL_MAX_MS)
-                        return -ERANGE;
-                *(uint64_t *)((uint8_t *)c + s->offset) = v;
-                return 0;
-        }
-        if (isempty(value))
-                return -EINVAL;
-        if (strlen(value) > s->max)
-                return -ENAMETOOLONG;
-        char **p = (char **)((uint8_t *)c + s->offset);
-        char *copy = strdup(value);
-        if (!copy)
-                return -ENOMEM;
-        free(*p);
-        *p = copy;
-        return 0;
-}
-
-typedef struct IniContext {
-        RunConfig *cfg;
-        const char *path;
-        int error;
-} IniContext;
-
-static int ini_handler_cb(void *user, const char *section, const char *name, const char *value)
-{
-        IniContext *ctx = user;
-
-        if (!streq(section, "agent"))
-                return 1; /* other sections belong to other programs sharing the file */
-        for (size_t i = 0; i < ELEMENTSOF(settings); i++) {
-                if (!streq(name, settings[i].key))
-                        continue;
-                int r = setting_apply(ctx->cfg, &settings[i], value);
-                if (r < 0) {
-                        ctx->error = log_error_errno(r, "%s: invalid value for '%s': %m", ctx->path, name);
-                        return 0;
-                }
-                return 1;
-        }
-        {
-                const char *reason = "invalid";
-                int r = watch_options_set(&ctx->cfg->watch, name, value, &reason);
-                if (r != -ENOENT) {
-                        if (r < 0) {
-                                ctx->error = log_error_errno(r, "%s: invalid value '%s' for '%s': %s.", ctx->path,
-                                                             value, name, reason);
-                                return 0;
-                        }
-                        return 1;
-                }
-        }
-        ctx->error = log_error_errno(EINVAL, "%s: unknown key '%s' in [agent].", ctx->path, name);
-        return 0;
-}
-
-static int load_config_file(const char *path, RunConfig *c)
-{
-        IniContext ctx = {.cfg = c, .path = path};
-        int r;
-
-        r = ini_parse(path, ini_handler_cb, &ctx);
-        if (r == -1)
-                return log_error_errno(errno > 0 ? errno : ENOENT, "Cannot open '%s': %m", path);
-        if (r == -2)
-                return log_oom();
-        if (ctx.error < 0)
-                return ctx.error;
-        if (r > 0)
-                return log_error_errno(EINVAL, "%s:%d: syntax error.", path, r);
-        return 0;
-}
-
-static void help(void)
-{
-        printf("seatmeter-agent run [OPTIONS]\n\n"
-               "Stream samples to the daemon until stopped.\n\n"
-               "  --config FILE      read [agent] settings from FILE (the command line wins)\n"
-               "  --connect URI      unix:PATH, tcp:HOST:PORT or vsock:CID:PORT (default %s)\n"
-               "  --id NAME          agent id, [A-Za-z0-9._-]{1,64} (default: the hostname)\n"
-               "  --token-file FILE  token presented to the daemon (needed over tcp and vsock)\n"
-               "  --interval MS      sampling interval, %u..%u (default %u)\n"
-               "  --spool DIR        where the spool file lives (default $STATE_DIRECTORY or .)\n"
-               "  --cgroup PATH      watch that cgroup instead of our own\n"
-               "  --root DIR         read /proc and /sys under DIR\n"
-               "  --virt KIND        the guest's kind (default: detected; with --cgroup, from its path)\n"
-               "  --label KEY=VALUE  a free label sent to the daemon (repeatable)\n"
-               "  --net-iface IFACE  take the network figures from this host interface (repeatable)\n",
-               RUN_CONNECT_DEFAULT, RUN_INTERVAL_MIN_MS, RUN_INTERVAL_MAX_MS, RUN_INTERVAL_DEFAULT_MS);
-}
-
-/* Parses the command line (and the config file it names) into c. Returns 0, 1 after --help, or <0. */
-static int parse_argv(int argc, char **argv, RunConfig *c)
-{
-        enum { ARG_CONFIG = 0x100, ARG_HELP, ARG_VIRT, ARG_LABEL, ARG_NET_IFACE, ARG_SETTING };
-        static const struct option options[] = {{"config", required_argument, NULL, ARG_CONFIG},
-                                                {"help", no_argument, NULL, ARG_HELP},
-                                                {"virt", required_argument, NULL, ARG_VIRT},
-                                                {"label", required_argument, NULL, ARG_LABEL},
-                                                {"net-iface", required_argument, NULL, ARG_NET_IFACE},
-                                                {"connect", required_argument, NULL, ARG_SETTING + 0},
-                                                {"id", required_argument, NULL, ARG_SETTING + 1},
-                                                {"token-file", required_argument, NULL, ARG_SETTING + 2},
-                                                {"interval", required_argument, NULL, ARG_SETTING + 3},
-                                                {"spool", required_argument, NULL, ARG_SETTING + 4},
-                                                {"cgroup", required_argument, NULL, ARG_SETTING + 5},
-                                                {"root", required_argument, NULL, ARG_SETTING + 6},
-                                                {NULL, 0, NULL, 0}};
-        RunConfig cli = {.interval_ms = 0, .watch.virt = AGENT_VIRT_UNKNOWN};
-        const char *config = NULL;
-        bool set[ELEMENTSOF(settings)] = {false};
-        int opt, r = 0;
-
-        /* Two passes: the config file first, then the command line on top of it. */
-        optind = 0;
-        opterr = 1;
-        while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                if (opt == ARG_CONFIG)
-                        config = optarg;
-                else if (opt == ARG_HELP || opt == 'h') {
-                        help();
-                        run_config_done(&cli);
-                        return 1;
-                } else if (opt == ARG_VIRT || opt == ARG_LABEL || opt == ARG_NET_IFACE) {
-                        const char *key = opt == ARG_VIRT ? "virt" : opt == ARG_LABEL ? "label" : "net_iface";
-                        const char *reason = "invalid";
-                        r = watch_options_set(&cli.watch, key, optarg, &reason);
-                        if (r < 0) {
-                                log_error("Invalid --%s '%s': %s.", opt == ARG_NET_IFACE ? "net-iface" : key, optarg,
-                                          reason);
-                                goto out;
-                        }
-                } else if (opt >= ARG_SETTING && opt < ARG_SETTING + (int)ELEMENTSOF(settings)) {
-                        size_t i = (size_t)(opt - ARG_SETTING);
-                        r = setting_apply(&cli, &settings[i], optarg);
-                        if (r < 0) {
-                                log_error_errno(r, "Invalid --%s '%s': %m", settings[i].option, optarg);
-                                goto out;
-                        }
-                        set[i] = true;
-                } else {
-                        r = -EINVAL;
-                        goto out;
-                }
-        }
-        if (optind < argc) {
-                r = log_error_errno(EINVAL, "Unexpected argument '%s'.", argv[optind]);
-                goto out;
-        }
-        if (config) {
-                r = load_config_file(config, c);
-                if (r < 0)
-                        goto out;
-        }
-        watch_options_merge(&c->watch, &cli.watch);
-        for (size_t i = 0; i < ELEMENTSOF(settings); i++) {
-                if (!set[i])
-                        continue;
-                if (settings[i].type == SETTING_INTERVAL)
-                        c->interval_ms = cli.interval_ms;
-                else {
-                        char **dst = (char **)((uint8_t *)c + settings[i].offset);
-                        char **src = (char **)((uint8_t *)&cli + settings[i].offset);
-                        free(*dst);
-                        *dst = TAKE_PTR(*src);
-                }
-        }
-out:
-        run_config_done(&cli);
-        return r;
-}
 
 static const char *state_name(LinkState s)
 {
@@ -915,14 +683,9 @@ static int setup(Run *run, int argc, char **argv)
         SamplerOptions so = {.include_lo = false};
         int r;
 
-        r = parse_argv(argc, argv, &run->cfg);
+        r = run_config_parse(argc, argv, &run->cfg);
         if (r != 0)
                 return r < 0 ? -RUN_EXIT_USAGE : 1;
-
-        if (!run->cfg.connect && !(run->cfg.connect = strdup(RUN_CONNECT_DEFAULT)))
-                return log_oom();
-        if (run->cfg.interval_ms == 0)
-                run->cfg.interval_ms = RUN_INTERVAL_DEFAULT_MS;
         r = address_parse(run->cfg.connect, ADDRESS_CONNECT, &run->addr);
         if (r < 0) {
                 log_error_errno(r, "Invalid connect URI '%s': %m", run->cfg.connect);
