@@ -6,19 +6,10 @@
 
 #include "api-agents.h"
 #include "api-capacity.h"
+#include "api-experiments.h"
 #include "util.h"
 
-static const ExperimentConfig *find_experiment(const ApiRequest *req, const char *name)
-{
-        if (!req->config)
-                return NULL;
-        for (unsigned i = 0; i < req->config->n_experiments; i++)
-                if (streq(req->config->experiments[i].name, name))
-                        return &req->config->experiments[i];
-        return NULL;
-}
-
-int api_plan_args_parse(const ApiRequest *req, ApiPlanArgs *ret, ApiResponse *resp)
+int api_plan_args_parse(Query *q, const ApiRequest *req, ApiPlanArgs *ret, ApiResponse *resp)
 {
         ApiPlanArgs p = { .threshold = NAN };
         const char *v;
@@ -27,18 +18,18 @@ int api_plan_args_parse(const ApiRequest *req, ApiPlanArgs *ret, ApiResponse *re
                 return -EINVAL;
         v = api_arg_get(req, "experiment");
         if (v) {
-                const ExperimentConfig *e;
+                int r;
 
                 if (api_arg_get(req, "from") || api_arg_get(req, "to"))
                         return api_failed(api_error(resp, 400, "give either experiment= or from=/to=, not both"));
                 if (!id_is_valid(v))
                         return api_failed(api_error(resp, 400, "invalid experiment name"));
-                e = find_experiment(req, v);
-                if (!e)
+                r = api_experiment_find(q, req, v, &p.from_ms, &p.to_ms);
+                if (r < 0)
+                        return api_failed(api_db_error(resp, r));
+                if (r == 0)
                         return api_failed(api_error(resp, 404, "unknown experiment '%s'", v));
-                p.experiment = e->name;
-                p.from_ms = e->start_ms;
-                p.to_ms = e->end_ms;
+                p.experiment = v; /* the request's own string: valid while it is answered */
         }
         if (p.from_ms > p.to_ms)
                 return api_failed(api_error(resp, 400, "parameter 'from' is after 'to'"));
@@ -334,7 +325,7 @@ int api_route_curves(Query *q, const ApiRequest *req, const char *id, ApiRespons
         int format, r = 0;
 
         if (api_args_check(req, allowed, "agent", ret) < 0 || plan_metric(req, &metric, ret) < 0 ||
-            api_plan_format(req, false, &format, ret) < 0 || api_plan_args_parse(req, &p, ret) < 0 ||
+            api_plan_format(req, false, &format, ret) < 0 || api_plan_args_parse(q, req, &p, ret) < 0 ||
             api_plan_agents(q, req, &list, &n, ret) < 0)
                 return 0;
 
@@ -457,7 +448,7 @@ int api_route_model(Query *q, const ApiRequest *req, const char *id, ApiResponse
         int r = 0;
 
         if (api_args_check(req, allowed, "agent", ret) < 0 || plan_metric(req, &metric, ret) < 0 ||
-            api_plan_args_parse(req, &p, ret) < 0 || api_plan_agents(q, req, &list, &n, ret) < 0)
+            api_plan_args_parse(q, req, &p, ret) < 0 || api_plan_agents(q, req, &list, &n, ret) < 0)
                 return 0;
 
         arr = json_array();

@@ -20,8 +20,9 @@ typedef struct ApiPlanArgs {
         double mix[FIT_PARAMS_MAX - 1];
 } ApiPlanArgs;
 
-/* Parses from=, to=, experiment=, threshold= and mix=; answers 400/404 itself and returns < 0. */
-int api_plan_args_parse(const ApiRequest *req, ApiPlanArgs *ret, ApiResponse *resp);
+/* Parses from=, to=, experiment= (the config's or a stored one, see api-experiments.h), threshold= and
+ * mix=; answers 400/404 itself and returns < 0. */
+int api_plan_args_parse(Query *q, const ApiRequest *req, ApiPlanArgs *ret, ApiResponse *resp);
 /* The thresholds for agent id: its [agent] section over the site's [capacity] over the defaults. */
 CapacityThresholds api_plan_thresholds(const ApiRequest *req, const char *id);
 /* The agents named by agent= (in the order given), or every agent when none is named, into a new array

@@ -202,7 +202,7 @@ int api_route_report(Query *q, const ApiRequest *req, const char *id, ApiRespons
         int format, r = 0;
 
         if (api_args_check(req, allowed, "agent", ret) < 0 || api_plan_format(req, true, &format, ret) < 0 ||
-            api_plan_args_parse(req, &p, ret) < 0 || api_plan_agents(q, req, &list, &n, ret) < 0)
+            api_plan_args_parse(q, req, &p, ret) < 0 || api_plan_agents(q, req, &list, &n, ret) < 0)
                 return 0;
         data = calloc(MAX(n, (size_t)1), sizeof(ReportData));
         views = calloc(MAX(n, (size_t)1), sizeof(ReportAgent));

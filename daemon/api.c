@@ -10,6 +10,7 @@
 #include "api-agents.h"
 #include "api-bbb.h"
 #include "api-capacity.h"
+#include "api-experiments.h"
 #include "api-report.h"
 #include "api-series.h"
 #include "api-status.h"
@@ -24,6 +25,11 @@ bool api_handles(const char *path)
 {
         return streq(path, "/healthz") || streq(path, "/metrics") ||
                strneq(path, routes_prefix, strlen(routes_prefix));
+}
+
+bool api_accepts_post(const char *path)
+{
+        return streq(path, "/api/v1/experiments");
 }
 
 void api_response_done(ApiResponse *r)
@@ -208,6 +214,8 @@ static int dispatch(Query *q, const ApiRequest *req, ApiResponse *ret)
                 return api_route_model(q, req, NULL, ret);
         if (streq(p, "report"))
                 return api_route_report(q, req, NULL, ret);
+        if (streq(p, "experiments"))
+                return api_route_experiments(q, req, NULL, ret);
         if (streq(p, "bbb"))
                 return api_route_bbb(q, req, NULL, ret);
         if (streq(p, "zabbix/discovery"))

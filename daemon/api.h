@@ -28,7 +28,8 @@ typedef struct ApiArg {
 } ApiArg;
 
 typedef struct ApiRequest {
-        const char *method; /* "GET" or "HEAD"; other methods are answered 405 before reaching here */
+        const char *method; /* "GET" or "HEAD", or "POST" for the routes api_accepts_post() names; other
+                             * methods are answered 405 before reaching here */
         const char *path;   /* without the query string, e.g. "/api/v1/agents/x/latest" */
         const ApiArg *args; /* in the order given; keys may repeat (agent=) */
         size_t n_args;
@@ -39,7 +40,13 @@ typedef struct ApiRequest {
         const char *db_path;     /* for /api/v1/status, or NULL */
         int64_t zabbix_max_age_ms; /* older samples are not served as current to Zabbix; 0: the default */
         const Config *config; /* thresholds and experiments of the capacity routes, or NULL: defaults */
+        const char *body;     /* a POST's body (not NUL-terminated), NULL for GET and HEAD */
+        size_t body_size;
 } ApiRequest;
+
+/* Whether path takes POST (its body at most API_BODY_MAX bytes): /api/v1/experiments only. */
+bool api_accepts_post(const char *path);
+#define API_BODY_MAX 4096
 
 typedef struct ApiResponse {
         unsigned status;

@@ -338,6 +338,27 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
         return MHD_YES;
 }
 
+/* The per-request state of libmicrohttpd's con_cls: request_seen for GET and HEAD, an HttpBody for a POST. */
+static int request_seen;
+
+typedef struct HttpBody {
+        char buf[API_BODY_MAX];
+        size_t size;
+        bool too_large;
+} HttpBody;
+
+/* Frees a POST's body, then lets the guard account the request. */
+static void http_request_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                                   enum MHD_RequestTerminationCode toe)
+{
+        Http *h = cls;
+
+        if (*con_cls && *con_cls != &request_seen)
+                free(*con_cls);
+        *con_cls = NULL;
+        http_guard_request_completed(h->guard, c, con_cls, toe);
+}
+
 static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                     const char *version, const char *upload_data, size_t *upload_data_size,
                                     void **con_cls)
@@ -348,26 +369,43 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
         ApiResponse resp;
         Query *q = NULL;
         const HttpAsset *asset;
+        HttpBody *body = NULL;
+        bool post = streq(method, MHD_HTTP_METHOD_POST);
         int r;
-
-        static int request_seen;
 
         if (!*con_cls)
                 http_guard_request_started(h->guard, c);
-        if (!streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD))
+        if (!streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD) &&
+            !(post && api_accepts_post(url)))
                 /* Answered at once: libmicrohttpd then discards any body and closes the connection. */
-                return queue_error(c, 405, "method not allowed (GET and HEAD only)");
+                return queue_error(c, 405, "method not allowed (GET and HEAD only; POST to /api/v1/experiments)");
 
         /* The first call only announces the request. Answering in it would make libmicrohttpd close
          * the connection afterwards (an "early" response), which costs a new connection per request. */
         if (!*con_cls) {
-                *con_cls = &request_seen;
+                if (post) {
+                        body = calloc(1, sizeof(HttpBody));
+                        if (!body)
+                                return MHD_NO;
+                        *con_cls = body;
+                } else
+                        *con_cls = &request_seen;
                 return MHD_YES;
         }
+        if (post)
+                body = *con_cls;
         if (*upload_data_size > 0) {
-                *upload_data_size = 0; /* a GET body is ignored */
+                /* A GET body is ignored; a POST body is kept up to its limit, the rest only counted. */
+                if (body && !body->too_large && *upload_data_size <= sizeof(body->buf) - body->size) {
+                        memcpy(body->buf + body->size, upload_data, *upload_data_size);
+                        body->size += *upload_data_size;
+                } else if (body)
+                        body->too_large = true;
+                *upload_data_size = 0;
                 return MHD_YES;
         }
+        if (body && body->too_large)
+                return queue_error(c, 413, "request body too large (at most " STRINGIFY(API_BODY_MAX) " bytes)");
         STATS_INC(http_requests);
         if (strnlen(url, API_PATH_MAX + 1) > API_PATH_MAX)
                 return queue_error(c, 414, "path too long");
@@ -423,6 +461,8 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
                 .db_path = h->db_path,
                 .zabbix_max_age_ms = h->zabbix_max_age_ms,
                 .config = __atomic_load_n(&h->config, __ATOMIC_ACQUIRE),
+                .body = body ? body->buf : NULL,
+                .body_size = body ? body->size : 0,
         };
         r = api_handle(q, &req, &resp);
         if (r < 0) {
@@ -641,7 +681,7 @@ int http_new(const Config *c, const char *db_path, Live *live, int listen_fd, Ht
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
                 MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify_connection, h->guard,
                 MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
-                MHD_OPTION_NOTIFY_COMPLETED, http_guard_request_completed, h->guard,
+                MHD_OPTION_NOTIFY_COMPLETED, http_request_completed, h,
                 MHD_OPTION_LISTEN_BACKLOG_SIZE, HTTP_LISTEN_BACKLOG, MHD_OPTION_ARRAY, tls_options,
                 MHD_OPTION_END);
         if (!h->mhd)

@@ -69,6 +69,7 @@ typedef enum QueryStmt {
         STMT_EPOCHS,
         STMT_NETDEV,
         STMT_BBB,
+        STMT_EXPERIMENTS,
         _STMT_MAX,
 } QueryStmt;
 
@@ -101,6 +102,8 @@ static const char *const stmt_sql[_STMT_MAX] =
                 [STMT_BBB] = "SELECT name, up, last_poll_ms, last_ok_ms, error, meetings, participants, "
                              "listeners, "
                              "voice, video, moderators, breakouts FROM bbb_servers ORDER BY name",
+                [STMT_EXPERIMENTS] = "SELECT name, start_ms, end_ms, created_ms FROM experiments"
+                                     " WHERE ?1 IS NULL OR name = ?1 ORDER BY name",
 };
 
 /* Samples statements that select only some columns, by column mask: a scan's cost is mostly SQLite
@@ -649,4 +652,66 @@ int query_bbb(Query *q, QueryBbbCb cb, void *userdata)
                         return r;
         }
         return rc == SQLITE_DONE ? 0 : step_error(q, rc);
+}
+
+/* Walks the stored experiments (name NULL: all, by name; else that one). */
+static int experiments_walk(Query *q, const char *name, QueryExperimentCb cb, void *userdata)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        r = query_stmt(q, STMT_EXPERIMENTS, &s);
+        if (r < 0)
+                return r;
+        if (name)
+                sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                QueryExperiment e = {
+                        .start_ms = sqlite3_column_int64(s, 1),
+                        .end_ms = sqlite3_column_int64(s, 2),
+                        .created_ms = sqlite3_column_int64(s, 3),
+                };
+
+                column_text(s, 0, e.name, sizeof(e.name));
+                r = cb(&e, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : step_error(q, rc);
+}
+
+int query_experiments(Query *q, QueryExperimentCb cb, void *userdata)
+{
+        assert(q);
+        assert(cb);
+        return experiments_walk(q, NULL, cb, userdata);
+}
+
+typedef struct ExperimentFound {
+        QueryExperiment e;
+        bool found;
+} ExperimentFound;
+
+static int experiment_copy(const QueryExperiment *e, void *userdata)
+{
+        ExperimentFound *f = userdata;
+
+        f->e = *e;
+        f->found = true;
+        return 0;
+}
+
+int query_experiment_find(Query *q, const char *name, QueryExperiment *ret)
+{
+        ExperimentFound f = { .found = false };
+        int r;
+
+        assert(q);
+        assert(name);
+        assert(ret);
+        r = experiments_walk(q, name, experiment_copy, &f);
+        if (r < 0 || !f.found)
+                return r;
+        *ret = f.e;
+        return 1;
 }

@@ -203,6 +203,17 @@ typedef int (*QueryBbbCb)(const QueryBbb *b, void *userdata);
 /* Every BBB server, ordered by name. */
 int query_bbb(Query *q, QueryBbbCb cb, void *userdata);
 
+/* One experiment created through the API (schema/005_experiments.sql). */
+typedef struct QueryExperiment {
+        char name[QUERY_ID_MAX + 1];
+        int64_t start_ms, end_ms, created_ms;
+} QueryExperiment;
+typedef int (*QueryExperimentCb)(const QueryExperiment *e, void *userdata);
+/* Every stored experiment, by name. */
+int query_experiments(Query *q, QueryExperimentCb cb, void *userdata);
+/* Finds the stored experiment name: 1 and *ret, 0 when there is none. */
+int query_experiment_find(Query *q, const char *name, QueryExperiment *ret);
+
 /* Translates a sqlite3 result code: BUSY/LOCKED -> -EBUSY, NOMEM -> -ENOMEM, CANTOPEN -> -ENOENT,
  * else -EIO. */
 int query_errno(int sqlite_rc);

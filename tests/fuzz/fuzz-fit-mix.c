@@ -7,6 +7,7 @@
 
 #include "daemon/fit.h"
 #include "fuzz-fit-mix.h"
+#include "fuzz-copy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -14,12 +15,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *copy;
         int r;
 
-        /* An exact-size heap copy without a terminator, so ASan sees any read past size. */
-        copy = malloc(size ? size : 1);
+        copy = fuzz_copy(data, size);
         if (!copy)
                 return 0;
-        if (size)
-                memcpy(copy, data, size);
         r = fit_mix_parse(copy, size, m);
         free(copy);
         if (r < 0) {
