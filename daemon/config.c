@@ -382,35 +382,18 @@ static char *config_reader(char *str, int num, void *stream)
         return str;
 }
 
-/* Grows array (n elements of size bytes, at most max) by one; the caller stores the result and fills
- * element n. Returns NULL with *ret set on failure. */
-static void *config_grow(void *array, unsigned n, unsigned max, size_t size, int *ret)
-{
-        void *a;
-
-        if (n >= max) {
-                *ret = -E2BIG;
-                return NULL;
-        }
-        a = realloc(array, (n + 1) * size);
-        if (!a)
-                *ret = -ENOMEM;
-        return a;
-}
-
 /* Finds the [bbb NAME], [agent NAME] or [experiment NAME] entry, adding it with its defaults when new. */
 static int config_section_entry(ParseContext *ctx, const char *section, const char *name, void **ret)
 {
         Config *c = ctx->config;
-        int r = 0;
+        int r;
 
         if (streq(section, "bbb")) {
                 BbbConfig *b = (BbbConfig *)config_find_bbb(c, name);
                 if (!b) {
-                        b = config_grow(c->bbb, c->n_bbb, CONFIG_BBB_MAX, sizeof *b, &r);
-                        if (!b)
+                        r = GREEDY_REALLOC_CAPPED(c->bbb, c->n_bbb_alloc, c->n_bbb + 1, CONFIG_BBB_MAX);
+                        if (r < 0)
                                 return r;
-                        c->bbb = b;
                         b = &c->bbb[c->n_bbb++];
                         *b = (BbbConfig){.line = ctx->section_line};
                         strcpy(b->name, name);
@@ -423,10 +406,10 @@ static int config_section_entry(ParseContext *ctx, const char *section, const ch
                         if (streq(c->experiments[i].name, name))
                                 e = &c->experiments[i];
                 if (!e) {
-                        e = config_grow(c->experiments, c->n_experiments, CONFIG_EXPERIMENTS_MAX, sizeof *e, &r);
-                        if (!e)
+                        r = GREEDY_REALLOC_CAPPED(c->experiments, c->n_experiments_alloc, c->n_experiments + 1,
+                                                  CONFIG_EXPERIMENTS_MAX);
+                        if (r < 0)
                                 return r;
-                        c->experiments = e;
                         e = &c->experiments[c->n_experiments++];
                         *e = (ExperimentConfig){.start_ms = -1, .end_ms = -1, .line = ctx->section_line};
                         strcpy(e->name, name);
@@ -435,10 +418,9 @@ static int config_section_entry(ParseContext *ctx, const char *section, const ch
         } else {
                 AgentConfig *a = (AgentConfig *)config_find_agent(c, name);
                 if (!a) {
-                        a = config_grow(c->agents, c->n_agents, CONFIG_AGENTS_MAX, sizeof *a, &r);
-                        if (!a)
+                        r = GREEDY_REALLOC_CAPPED(c->agents, c->n_agents_alloc, c->n_agents + 1, CONFIG_AGENTS_MAX);
+                        if (r < 0)
                                 return r;
-                        c->agents = a;
                         a = &c->agents[c->n_agents++];
                         *a = (AgentConfig){.peer_uid = CONFIG_PEER_UID_NONE, .line = ctx->section_line};
                         strcpy(a->id, name);

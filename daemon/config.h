@@ -73,12 +73,15 @@ typedef struct Config {
         unsigned zabbix_max_age_s;           /* older samples are not current for Zabbix, default 60 */
 
         unsigned n_bbb;
+        size_t n_bbb_alloc;
         BbbConfig *bbb;
         unsigned n_agents;
+        size_t n_agents_alloc;
         AgentConfig *agents;
 
         CapacityThresholds capacity;         /* [capacity]: the site's thresholds, NAN: built-in default */
         unsigned n_experiments;
+        size_t n_experiments_alloc;
         ExperimentConfig *experiments;       /* [experiment NAME] */
 } Config;
 
