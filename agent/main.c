@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <time.h>
 
+#include "conf.h"
 #include "config-build.h"
 #include "json.h"
 #include "log.h"
@@ -18,15 +19,20 @@
 #include "watch.h"
 
 #define EXIT_USAGE 2
-#define ARG_COUNT_MAX 1000000000ULL   /* samples per invocation */
-#define ARG_INTERVAL_MAX 3600000ULL   /* ms between samples: one hour */
+#define ARG_COUNT_MAX 1000000000   /* samples per invocation */
+#define ARG_INTERVAL_MAX 3600000   /* ms between samples: one hour */
 
-static uint64_t arg_count = 1;
-static uint64_t arg_interval_ms = 1000;
-static const char *arg_cgroup = NULL;
-static const char *arg_root = NULL;
-static bool arg_include_lo = false;
-static WatchOptions arg_watch = {.virt = AGENT_VIRT_UNKNOWN};
+/* The options of sample and view. */
+typedef struct Args {
+        uint64_t count;
+        uint64_t interval_ms;
+        char *cgroup; /* NULL: our own */
+        char *root;   /* NULL: / */
+        bool include_lo;
+        WatchOptions watch;
+} Args;
+
+static Args arg = {.count = 1, .interval_ms = 1000, .watch.virt = AGENT_VIRT_UNKNOWN};
 
 static void help(FILE *f)
 {
@@ -73,95 +79,77 @@ static void help(FILE *f)
                 "Exit status: 0 success, 1 failure, 2 usage error. See seatmeter-agent(8).\n");
 }
 
-static int parse_number(const char *opt, const char *s, uint64_t max, uint64_t *ret)
+/* virt, label and net_iface belong to watch.c, shared with "run". */
+static int parse_watch(const ConfKey *k, void *base, const char *value, void *userdata, const char **ret_why)
 {
-        uint64_t v;
-
-        if (safe_atou64(s, &v) < 0 || v > max) {
-                log_error("Invalid %s '%s': expected a number from 0 to %" PRIu64 ".", opt, s, max);
-                return -EINVAL;
-        }
-        *ret = v;
-        return 0;
+        return watch_options_set(&((Args *)base)->watch, k->name, value, ret_why);
 }
 
-/* Parses the options of sample and view; argv[0] is the command. Returns 0, or EXIT_USAGE. */
+#define NUMBER(field, hi) \
+        CONF_FIELD(Args, field), .type = CONF_U64, .max = (hi), .why = "expected a number from 0 to " STRINGIFY(hi)
+#define WATCH .type = CONF_CUSTOM, .parse = parse_watch
+
+/* The options of sample and view (view takes neither --count nor --interval). */
+static const ConfKey arg_keys[] = {
+        {"sample", "count", NUMBER(count, ARG_COUNT_MAX), .option = "count"},
+        {"sample", "interval", NUMBER(interval_ms, ARG_INTERVAL_MAX), .option = "interval"},
+        {"sample", "cgroup", CONF_OFFSET(Args, cgroup), .type = CONF_STRDUP, .size = AGENT_PATH_MAX,
+         .flags = CONF_NOT_EMPTY, .why = "empty or longer than 511 bytes",
+         .option = "cgroup"},
+        {"sample", "root", CONF_OFFSET(Args, root), .type = CONF_STRDUP, .size = SIZE_MAX, .flags = CONF_NOT_EMPTY,
+         .why = "empty", .option = "root"},
+        {"sample", "include_lo", CONF_FIELD(Args, include_lo), .type = CONF_BOOL, .option = "include-lo"},
+        {"sample", "virt", WATCH, .option = "virt"},
+        {"sample", "label", WATCH, .option = "label"},
+        {"sample", "net_iface", WATCH, .option = "net-iface"},
+};
+
+#undef NUMBER
+#undef WATCH
+
+_Static_assert(AGENT_PATH_MAX == 512, "the reason given for a refused --cgroup names its longest length");
+
+/* Parses the options of sample and view into arg; argv[0] is the command. Returns 0, or EXIT_USAGE. */
 static int parse_options(int argc, char **argv, bool sample)
 {
-        enum { ARG_COUNT = 0x100, ARG_INTERVAL, ARG_CGROUP, ARG_ROOT, ARG_INCLUDE_LO, ARG_VIRT, ARG_LABEL,
-               ARG_NET_IFACE };
-        static const struct option options[] = {
-                {"count", required_argument, NULL, ARG_COUNT},
-                {"interval", required_argument, NULL, ARG_INTERVAL},
-                {"cgroup", required_argument, NULL, ARG_CGROUP},
-                {"root", required_argument, NULL, ARG_ROOT},
-                {"include-lo", no_argument, NULL, ARG_INCLUDE_LO},
-                {"virt", required_argument, NULL, ARG_VIRT},
-                {"label", required_argument, NULL, ARG_LABEL},
-                {"net-iface", required_argument, NULL, ARG_NET_IFACE},
-                {"help", no_argument, NULL, 'h'},
-                {0},
-        };
+        static const struct option extra[] = {{"help", no_argument, NULL, 'h'}};
+        struct option options[ELEMENTSOF(arg_keys) + ELEMENTSOF(extra) + 1];
         int c;
 
+        if (conf_options(arg_keys, ELEMENTSOF(arg_keys), "sample", extra, ELEMENTSOF(extra), options,
+                         ELEMENTSOF(options)) < 0)
+                return EXIT_USAGE; /* cannot happen: options has room for every row */
         optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                const ConfKey *k = conf_option_key(arg_keys, ELEMENTSOF(arg_keys), c);
+                const char *why = NULL;
+
+                if (c == 'h') {
                         help(stdout);
                         exit(EXIT_SUCCESS);
-                case ARG_COUNT:
-                case ARG_INTERVAL:
-                        if (!sample) {
-                                log_error("%s takes no --count or --interval.", argv[0]);
-                                return EXIT_USAGE;
-                        }
-                        if (parse_number(c == ARG_COUNT ? "--count" : "--interval", optarg,
-                                         c == ARG_COUNT ? ARG_COUNT_MAX : ARG_INTERVAL_MAX,
-                                         c == ARG_COUNT ? &arg_count : &arg_interval_ms) < 0)
-                                return EXIT_USAGE;
-                        break;
-                case ARG_CGROUP:
-                        if (isempty(optarg) || strlen(optarg) >= AGENT_PATH_MAX) {
-                                log_error("Invalid --cgroup: empty or longer than %d bytes.", AGENT_PATH_MAX - 1);
-                                return EXIT_USAGE;
-                        }
-                        arg_cgroup = optarg;
-                        break;
-                case ARG_ROOT:
-                        if (isempty(optarg)) {
-                                log_error("Invalid --root: empty.");
-                                return EXIT_USAGE;
-                        }
-                        arg_root = optarg;
-                        break;
-                case ARG_INCLUDE_LO:
-                        arg_include_lo = true;
-                        break;
-                case ARG_VIRT:
-                case ARG_LABEL:
-                case ARG_NET_IFACE: {
-                        const char *key = c == ARG_VIRT ? "virt" : c == ARG_LABEL ? "label" : "net_iface";
-                        const char *reason = "invalid";
-
-                        if (watch_options_set(&arg_watch, key, optarg, &reason) < 0) {
-                                log_error("Invalid --%s '%s': %s.", c == ARG_NET_IFACE ? "net-iface" : key, optarg,
-                                          reason);
-                                return EXIT_USAGE;
-                        }
-                        break;
                 }
-                default:
+                if (!k)
+                        return EXIT_USAGE;
+                if (!sample && k->type == CONF_U64) {
+                        log_error("%s takes no --count or --interval.", argv[0]);
                         return EXIT_USAGE;
                 }
+                if (conf_set(k, &arg, k->type == CONF_BOOL ? "yes" : optarg, NULL, &why) >= 0)
+                        continue;
+                if (k->type == CONF_STRDUP)
+                        log_error("Invalid --%s: %s.", k->option, why);
+                else
+                        log_error("Invalid --%s '%s': %s.", k->option, optarg, why);
+                return EXIT_USAGE;
+        }
         return 0;
 }
 
 static int open_sampler(Sampler **ret)
 {
-        SamplerOptions o = {.root = arg_root, .cgroup = arg_cgroup, .include_lo = arg_include_lo};
+        SamplerOptions o = {.root = arg.root, .cgroup = arg.cgroup, .include_lo = arg.include_lo};
 
-        watch_options_apply(&arg_watch, &o);
+        watch_options_apply(&arg.watch, &o);
         return sampler_new(&o, ret);
 }
 
@@ -193,11 +181,11 @@ static int cmd_sample(int argc, char **argv)
                 return EXIT_FAILURE;
 
         next = now_usec(CLOCK_MONOTONIC);
-        for (uint64_t i = 0; i < arg_count; i++) {
+        for (uint64_t i = 0; i < arg.count; i++) {
                 int n;
 
-                if (i > 0 && arg_interval_ms > 0) {
-                        next += arg_interval_ms * USEC_PER_MSEC;
+                if (i > 0 && arg.interval_ms > 0) {
+                        next += arg.interval_ms * USEC_PER_MSEC;
                         sleep_until(next);
                 }
                 r = sampler_read(s, &sample);
@@ -206,7 +194,7 @@ static int cmd_sample(int argc, char **argv)
                         return EXIT_FAILURE;
                 }
                 sample.seq = i;
-                n = json_format_sample(&sample, &arg_watch.labels, line, sizeof line - 1);
+                n = json_format_sample(&sample, &arg.watch.labels, line, sizeof line - 1);
                 if (n < 0) {
                         log_error_errno(n, "Cannot format a sample: %m");
                         return EXIT_FAILURE;
