@@ -4,7 +4,7 @@
  * PRAGMA user_version. Samples are added to an in-memory batch and made durable by store_commit(); acks
  * follow the commit. The HTTP threads read through their own connections (query.h). docs/storage.md
  * says what is stored where, and what is refused.
- * OWNER: store helper. Contract used by daemon/ingest.c and daemon/bbb.c. */
+ * Implemented in daemon/store/ (store-internal.h names the parts); used by daemon/ingest.c and daemon/bbb.c. */
 
 #include "live.h"
 #include "id.h"

@@ -1,4 +1,4 @@
-/* Unit tests of daemon/store.c on real SQLite files in a temporary folder: migrations, dedup, rates
+/* Unit tests of daemon/store/ on real SQLite files in a temporary folder: migrations, dedup, rates
  * (counter resets, the first sample after a restart, samples out of order), trends across an hour,
  * curve aggregates, BBB polls, retention in steps, a full disk, and a writer killed mid-transaction; and
  * that what the store publishes to live (daemon/live.h) is what the query side reads back. */
