@@ -21,6 +21,7 @@
 #include "id.h"
 #include "link.h"
 #include "log.h"
+#include "outbuf.h"
 #include "proto/frame.h"
 #include "run-settings.h"
 #include "run.h"
@@ -72,8 +73,7 @@ typedef struct Run {
         LinkState state;
         int fd;
         FrameDecoder *decoder;
-        uint8_t *out;
-        size_t out_start, out_end, out_alloc;
+        OutBuf out;
         uint64_t sent_seq;
         unsigned backoff_ms;
         bool down_logged;
@@ -115,37 +115,6 @@ static void update_status(Run *run, bool force)
         (void)sd_notifyf(false, "STATUS=%s", status);
 }
 
-static size_t out_pending(const Run *run)
-{
-        return run->out_end - run->out_start;
-}
-
-/* Room for size more bytes at the end of the output buffer. Returns the place or NULL (-ENOMEM). */
-static uint8_t *out_reserve(Run *run, size_t size)
-{
-        if (run->out_alloc - run->out_end < size) {
-                size_t pending = out_pending(run);
-
-                if (pending > 0) /* out may still be NULL: memmove() wants valid pointers */
-                        memmove(run->out, run->out + run->out_start, pending);
-                run->out_start = 0;
-                run->out_end = pending;
-                if (run->out_alloc - run->out_end < size) {
-                        size_t n = MAX(run->out_alloc, (size_t)(64 * 1024));
-                        uint8_t *p;
-
-                        while (n - run->out_end < size)
-                                n *= 2;
-                        p = realloc(run->out, n);
-                        if (!p)
-                                return NULL;
-                        run->out = p;
-                        run->out_alloc = n;
-                }
-        }
-        return run->out + run->out_end;
-}
-
 static void schedule_retry(Run *run, unsigned delay_ms);
 static int flush_output(Run *run);
 
@@ -163,7 +132,7 @@ static void disconnect(Run *run, int error, const char *what, unsigned retry_ms)
         run->deadline_source = sd_event_source_disable_unref(run->deadline_source);
         run->fd = safe_close(run->fd);
         run->decoder = frame_decoder_free(run->decoder);
-        run->out_start = run->out_end = 0;
+        outbuf_clear(&run->out);
         run->state = STATE_IDLE;
         update_status(run, true);
         schedule_retry(run, retry_ms);
@@ -201,7 +170,7 @@ static int set_io_events(Run *run)
 
         if (!run->io_source)
                 return 0;
-        if (run->state == STATE_CONNECTING || out_pending(run) > 0)
+        if (run->state == STATE_CONNECTING || outbuf_pending(&run->out) > 0)
                 events |= EPOLLOUT;
         return sd_event_source_set_io_events(run->io_source, events);
 }
@@ -210,10 +179,11 @@ static int set_io_events(Run *run)
 static int fill_output(Run *run)
 {
         struct iovec iov[RUN_BATCH_MAX_SAMPLES];
+        int r;
 
         if (run->state != STATE_STREAMING)
                 return 0;
-        while (out_pending(run) < RUN_OUTPUT_LOW) {
+        while (outbuf_pending(&run->out) < RUN_OUTPUT_LOW) {
                 size_t i = spool_find_after(run->spool, run->sent_seq), n = 0, bytes = 0, size;
                 size_t count = spool_count(run->spool);
                 uint64_t last_seq = 0;
@@ -232,11 +202,11 @@ static int fill_output(Run *run)
                         last_seq = e.seq;
                 }
                 size = frame_samples_size(iov, n, false);
-                p = out_reserve(run, size);
-                if (!p)
-                        return -ENOMEM;
+                r = outbuf_reserve(&run->out, size, SIZE_MAX, &p);
+                if (r < 0)
+                        return r;
                 frame_samples_write(iov, n, false, p);
-                run->out_end += size;
+                outbuf_commit(&run->out, size);
                 run->sent_seq = last_seq;
         }
         return 0;
@@ -254,22 +224,15 @@ static int flush_output(Run *run)
                         disconnect(run, r, "output", next_backoff(run));
                         return r;
                 }
-                if (out_pending(run) == 0)
+                if (outbuf_pending(&run->out) == 0)
                         break;
-                ssize_t n = send(run->fd, run->out + run->out_start, out_pending(run),
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                break;
-                        r = negative_errno();
+                r = outbuf_flush(&run->out, run->fd);
+                if (r < 0) {
                         disconnect(run, r, "write", next_backoff(run));
                         return r;
                 }
-                run->out_start += (size_t)n;
-                if (run->out_start == run->out_end)
-                        run->out_start = run->out_end = 0;
+                if (outbuf_pending(&run->out) > 0)
+                        break; /* the socket is full: EPOLLOUT brings us back */
         }
         (void)set_io_events(run);
         return 0;
@@ -301,13 +264,13 @@ static int send_hello(Run *run)
         f.msg_case = SEATMETER__FRAME__MSG_HELLO;
         f.hello = &w->hello;
         size = frame_encoded_size(&f);
-        p = out_reserve(run, size);
-        if (!p)
-                return -ENOMEM;
+        r = outbuf_reserve(&run->out, size, SIZE_MAX, &p);
+        if (r < 0)
+                return r;
         r = frame_encode_into(&f, p, size, &size);
         if (r < 0)
                 return r;
-        run->out_end += size;
+        outbuf_commit(&run->out, size);
         return 0;
 }
 
@@ -668,7 +631,7 @@ static void run_done(Run *run)
         run->deadline_source = sd_event_source_disable_unref(run->deadline_source);
         run->fd = safe_close(run->fd);
         run->decoder = frame_decoder_free(run->decoder);
-        free(run->out);
+        outbuf_done(&run->out);
         run->spool = spool_free(run->spool);
         run->sampler = sampler_free(run->sampler);
         run->event = sd_event_unref(run->event);

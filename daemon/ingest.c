@@ -23,6 +23,7 @@
 #include "proto/frame.h"
 #include "ingest.h"
 #include "log.h"
+#include "outbuf.h"
 #include "stats.h"
 #include "util.h"
 
@@ -55,8 +56,7 @@ struct Conn {
         FrameDecoder *decoder;
         char peer[INGEST_URI_MAX];
 
-        uint8_t *out;
-        size_t out_start, out_end, out_alloc;
+        OutBuf out; /* Welcome, Acks */
 
         int64_t created_ms; /* CLOCK_MONOTONIC, for the Hello and close timeouts */
         int64_t closing_ms;
@@ -159,7 +159,7 @@ static void conn_free(Conn *c)
         c->io = sd_event_source_disable_unref(c->io);
         c->fd = safe_close(c->fd);
         frame_decoder_free(c->decoder);
-        free(c->out);
+        outbuf_done(&c->out);
         free(c);
 }
 
@@ -189,49 +189,24 @@ static int conn_update_events(Conn *c)
 {
         /* Always reading: a closing connection drains (and drops) what its peer still sends, so that
          * closing it does not reset the connection before the peer has read its Welcome. */
-        return sd_event_source_set_io_events(c->io, EPOLLIN | (c->out_end > c->out_start ? EPOLLOUT : 0));
-}
-
-/* Writes what is queued. Returns 0 when it all went out or the socket is full, -errno when the peer is
- * gone. */
-static int conn_flush(Conn *c)
-{
-        while (c->out_end > c->out_start) {
-                ssize_t n = send(c->fd, c->out + c->out_start, c->out_end - c->out_start, MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                return 0;
-                        return negative_errno();
-                }
-                c->out_start += (size_t)n;
-        }
-        c->out_start = c->out_end = 0;
-        return 0;
+        return sd_event_source_set_io_events(c->io, EPOLLIN | (outbuf_pending(&c->out) > 0 ? EPOLLOUT : 0));
 }
 
 /* Queues one frame and tries to send it at once. -ENOBUFS when the peer does not read its Acks. */
 static int conn_send(Conn *c, const Seatmeter__Frame *f)
 {
         size_t need = frame_encoded_size(f), written;
+        uint8_t *p;
         int r;
 
-        if (c->out_end - c->out_start + need > INGEST_OUTPUT_MAX)
-                return -ENOBUFS;
-        if (c->out_start > 0 && c->out_end + need > c->out_alloc) {
-                memmove(c->out, c->out + c->out_start, c->out_end - c->out_start);
-                c->out_end -= c->out_start;
-                c->out_start = 0;
-        }
-        r = GREEDY_REALLOC(c->out, c->out_alloc, MAX(c->out_end + need, (size_t)256));
+        r = outbuf_reserve(&c->out, need, INGEST_OUTPUT_MAX, &p);
         if (r < 0)
                 return r;
-        r = frame_encode_into(f, c->out + c->out_end, c->out_alloc - c->out_end, &written);
+        r = frame_encode_into(f, p, need, &written);
         if (r < 0)
                 return r;
-        c->out_end += written;
-        r = conn_flush(c);
+        outbuf_commit(&c->out, written);
+        r = outbuf_flush(&c->out, c->fd);
         if (r < 0)
                 return r;
         return conn_update_events(c);
@@ -262,7 +237,7 @@ static int conn_send_refusal(Conn *c, const char *reason)
                 conn_free(c);
                 return r;
         }
-        if (c->out_end == c->out_start)
+        if (outbuf_pending(&c->out) == 0)
                 (void)shutdown(c->fd, SHUT_WR);
         return -EPERM;
 }
@@ -576,12 +551,12 @@ static int conn_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         int r;
 
         if (revents & EPOLLOUT) {
-                r = conn_flush(c);
+                r = outbuf_flush(&c->out, c->fd);
                 if (r < 0) {
                         conn_close(c, "write failed");
                         return 0;
                 }
-                if (c->state == CONN_CLOSING && c->out_end == c->out_start)
+                if (c->state == CONN_CLOSING && outbuf_pending(&c->out) == 0)
                         (void)shutdown(c->fd, SHUT_WR);
                 (void)conn_update_events(c);
         }
@@ -1251,7 +1226,8 @@ int ingest_shutdown(Ingest *in, unsigned timeout_ms)
         for (;;) {
                 bool pending = false;
                 for (Conn *c = in->conns; c; c = c->next) {
-                        if (c->out_end > c->out_start && conn_flush(c) == 0 && c->out_end > c->out_start)
+                        if (outbuf_pending(&c->out) > 0 && outbuf_flush(&c->out, c->fd) == 0 &&
+                            outbuf_pending(&c->out) > 0)
                                 pending = true;
                 }
                 if (!pending || mono_ms() >= deadline)
