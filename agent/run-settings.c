@@ -1,7 +1,6 @@
 /* See run-settings.h. */
 
 #include <getopt.h>
-#include <ini.h>
 
 #include "conf.h"
 #include "link.h"
@@ -50,50 +49,37 @@ static const ConfKey run_keys[] = {
 
 _Static_assert(RUN_INTERVAL_MAX_MS == 3600000, "the help text of --interval names the maximum");
 
-typedef struct IniContext {
-        RunConfig *cfg;
-        const char *path;
-        int error;
-} IniContext;
-
-static int ini_handler_cb(void *user, const char *section, const char *name, const char *value)
+static int config_line(const ConfLine *l, void *userdata)
 {
-        IniContext *ctx = user;
+        RunConfig *c = userdata;
         const ConfKey *k;
         const char *why = NULL;
         int r;
 
-        if (!streq(section, "agent"))
-                return 1; /* other sections belong to other programs sharing the file */
-        k = conf_find(run_keys, ELEMENTSOF(run_keys), "agent", name);
-        if (!k) {
-                ctx->error = log_error_errno(EINVAL, "%s: unknown key '%s' in [agent].", ctx->path, name);
-                return 0;
-        }
-        r = conf_set(k, ctx->cfg, value, NULL, &why);
+        if (!streq(l->section, "agent"))
+                return 0; /* other sections belong to other programs sharing the file */
+        k = conf_find(run_keys, ELEMENTSOF(run_keys), "agent", l->key);
+        if (!k)
+                return log_error_errno(EINVAL, "%s:%u: unknown key '%s' in [agent].", l->path, l->line, l->key);
+        r = conf_set(k, c, l->value, NULL, &why);
         if (r >= 0)
-                return 1;
+                return 0;
         if (k->type == CONF_CUSTOM)
-                ctx->error = log_error_errno(r, "%s: invalid value '%s' for '%s': %s.", ctx->path, value, name, why);
-        else
-                ctx->error = log_error_errno(r, "%s: invalid value for '%s': %m", ctx->path, name);
-        return 0;
+                return log_error_errno(r, "%s:%u: invalid value '%s' for '%s': %s.", l->path, l->line, l->value,
+                                       l->key, why);
+        return log_error_errno(r, "%s:%u: invalid value for '%s': %m", l->path, l->line, l->key);
 }
 
 static int load_config_file(const char *path, RunConfig *c)
 {
-        IniContext ctx = {.cfg = c, .path = path};
+        unsigned errors = 0;
         int r;
 
-        r = ini_parse(path, ini_handler_cb, &ctx);
-        if (r == -1)
-                return log_error_errno(errno > 0 ? errno : ENOENT, "Cannot open '%s': %m", path);
-        if (r == -2)
-                return log_oom();
-        if (ctx.error < 0)
-                return ctx.error;
-        if (r > 0)
-                return log_error_errno(EINVAL, "%s:%d: syntax error.", path, r);
+        r = conf_parse_file(path, config_line, c, &errors);
+        if (r < 0)
+                return r;
+        if (errors > 0)
+                return log_error_errno(EINVAL, "%s: %u error(s).", path, errors);
         return 0;
 }
 

@@ -1,5 +1,4 @@
-/* See conf.h. Pure: text in, struct fields out; no files, no logging except for a broken built-in
- * default. */
+/* See conf.h. Text in, struct fields out; the one reader of files is conf_parse_file(). */
 
 #include <assert.h>
 #include <errno.h>
@@ -8,6 +7,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <ini.h>
 
 #include "conf.h"
 #include "log.h"
@@ -253,4 +255,106 @@ void conf_help(const ConfKey *keys, size_t n_keys, const char *section, int colu
                         fprintf(f, " (default %s)", k->def);
                 fputc('\n', f);
         }
+}
+
+typedef struct ConfReader {
+        FILE *f;
+        ConfLine l;
+        ConfLineHandler handler;
+        void *userdata;
+        unsigned errors;
+        char section[CONF_SECTION_MAX + 1];
+        bool section_bad; /* already reported: its keys are skipped silently */
+} ConfReader;
+
+/* An fgets() for libinih that counts lines, refuses lines that do not fit its buffer, and keeps each
+ * section header whole. */
+static char *conf_reader_gets(char *str, int num, void *stream)
+{
+        ConfReader *rd = stream;
+        const char *p, *close;
+        size_t n;
+
+        if (!fgets(str, num, rd->f))
+                return NULL;
+        rd->l.line++;
+        n = strlen(str);
+        if (n > 0 && str[n - 1] != '\n' && !feof(rd->f)) {
+                int ch;
+                log_error("%s:%u: line too long (at most %d bytes).", rd->l.path, rd->l.line, INI_MAX_LINE - 2);
+                rd->errors++;
+                while ((ch = fgetc(rd->f)) != EOF && ch != '\n')
+                        ;
+                strcpy(str, "\n");
+                return str;
+        }
+
+        p = str + strspn(str, " \t");
+        if (p[0] == '[' && (close = strchr(p, ']'))) {
+                size_t len = (size_t)(close - p - 1);
+                char *sec;
+
+                rd->section_bad = false;
+                rd->l.section_line = rd->l.line;
+                if (len >= sizeof rd->section) {
+                        log_error("%s:%u: section name too long.", rd->l.path, rd->l.line);
+                        rd->errors++;
+                        rd->section_bad = true;
+                        rd->section[0] = 0;
+                } else {
+                        memcpy(rd->section, p + 1, len);
+                        rd->section[len] = 0;
+                        sec = strstrip(rd->section);
+                        memmove(rd->section, sec, strlen(sec) + 1);
+                }
+        }
+        return str;
+}
+
+static int conf_reader_line(void *user, const char *section, const char *key, const char *value)
+{
+        ConfReader *rd = user;
+
+        if (rd->section_bad)
+                return 1;
+        rd->l.key = key;
+        rd->l.value = value;
+        if (rd->handler(&rd->l, rd->userdata) < 0)
+                rd->errors++;
+        return 1; /* keep going: every bad line is reported at once */
+}
+
+int conf_parse_file(const char *path, ConfLineHandler handler, void *userdata, unsigned *ret_errors)
+{
+        _cleanup_fclose_ FILE *f = NULL;
+        ConfReader rd = {.handler = handler, .userdata = userdata, .l = {.path = path}};
+        struct stat st;
+        int r;
+
+        assert(path);
+        assert(handler);
+        assert(ret_errors);
+
+        f = fopen(path, "re");
+        if (!f)
+                return log_error_errno(errno, "Failed to open config file '%s': %m", path);
+        if (fstat(fileno(f), &st) < 0)
+                return log_error_errno(errno, "Failed to stat config file '%s': %m", path);
+        if (!S_ISREG(st.st_mode))
+                return log_error_errno(EINVAL, "Config file '%s' is not a regular file.", path);
+        if (st.st_size > CONF_FILE_MAX)
+                return log_error_errno(EFBIG, "Config file '%s' is larger than %d bytes.", path, CONF_FILE_MAX);
+        rd.f = f;
+        rd.l.section = rd.section;
+
+        r = ini_parse_stream(conf_reader_gets, &rd, conf_reader_line, &rd);
+        if (r > 0) {
+                /* The line handler never fails, so this is a syntax error libinih found itself (no '=' on
+                 * a line, an unclosed '['); it reports the first one. */
+                log_error("%s:%d: syntax error (expected [section], key = value, or a ; comment).", path, r);
+                rd.errors++;
+        } else if (r < 0)
+                return log_error_errno(ENOMEM, "Failed to parse '%s': %m", path);
+        *ret_errors = rd.errors;
+        return 0;
 }

@@ -107,3 +107,28 @@ const ConfKey *conf_option_key(const ConfKey *keys, size_t n_keys, int opt);
 /* Prints the help of section's options, one "  --option ARG  help (default DEF)" line each, aligned at
  * column column. */
 void conf_help(const ConfKey *keys, size_t n_keys, const char *section, int column, FILE *f);
+
+/* Sections are "[kind]" or "[kind NAME]" with NAME up to ID_MAX bytes; a longer header is refused. */
+#define CONF_SECTION_MAX 80
+#define CONF_FILE_MAX (1024 * 1024)
+
+/* One "key = value" line of an INI file, with where it stands. */
+typedef struct ConfLine {
+        const char *path;
+        unsigned line;
+        const char *section;   /* the header as written, whole (libinih's own copy is cut at 50 bytes), trimmed */
+        unsigned section_line; /* the header's line; 0 before the first header */
+        const char *key;
+        const char *value;
+} ConfLine;
+
+/* Takes one line. Returns 0, or <0 for a bad line it has logged (as "PATH:LINE: ..."). */
+typedef int (*ConfLineHandler)(const ConfLine *l, void *userdata);
+
+/* Reads the INI file at path (libinih: ";" and "#" comments, "key = value", "[section]") and hands each
+ * key line to handler. Every problem is logged with the file and line and reading goes on, so one run
+ * reports every bad line: lines longer than libinih's buffer, section headers over CONF_SECTION_MAX (their
+ * keys are skipped), the first syntax error libinih finds, and what handler refuses; their number goes to
+ * *ret_errors. Returns 0, or -errno (logged) when the file cannot be read at all: missing, not a regular
+ * file, larger than CONF_FILE_MAX. */
+int conf_parse_file(const char *path, ConfLineHandler handler, void *userdata, unsigned *ret_errors);

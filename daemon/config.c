@@ -11,18 +11,11 @@
 #include <time.h>
 #include <sys/stat.h>
 
-#include <ini.h>
-
 #include "config-build.h"
 #include "conf.h"
 #include "config.h"
 #include "log.h"
 #include "util.h"
-
-/* libinih reads lines into a fixed buffer of INI_MAX_LINE bytes (200 in Debian's build); longer lines
- * are refused with a clear error instead of being cut in two. */
-#define CONFIG_LINE_MAX INI_MAX_LINE
-#define CONFIG_FILE_MAX (1024 * 1024)
 
 static int unhex(char c)
 {
@@ -326,64 +319,12 @@ int config_new_defaults(Config **ret)
 
 typedef struct ParseContext {
         Config *config;
-        const char *path;
-        FILE *f;
-        unsigned line;
-        unsigned errors;
-        /* The current section as written: libinih cuts section names at 50 bytes, ours reach
-         * "agent " + 64, so the reader tracks it. */
-        char section[STRLEN("experiment ") + CONFIG_NAME_MAX + 1];
-        unsigned section_line; /* where the current section's header is */
-        bool section_bad; /* already reported: its keys are skipped silently */
         bool listen_seen; /* the first listen= of a file replaces the defaults */
 } ParseContext;
 
-/* An fgets() that counts lines and refuses lines that do not fit libinih's buffer. */
-static char *config_reader(char *str, int num, void *stream)
-{
-        ParseContext *ctx = stream;
-        size_t n;
-
-        if (!fgets(str, num, ctx->f))
-                return NULL;
-        ctx->line++;
-        n = strlen(str);
-        if (n > 0 && str[n - 1] != '\n' && !feof(ctx->f)) {
-                int ch;
-                log_error("%s:%u: line too long (at most %d bytes).", ctx->path, ctx->line, CONFIG_LINE_MAX - 2);
-                ctx->errors++;
-                while ((ch = fgetc(ctx->f)) != EOF && ch != '\n')
-                        ;
-                strcpy(str, "\n");
-                return str;
-        }
-
-        {
-                const char *p = str + strspn(str, " \t"), *close;
-                if (p[0] == '[' && (close = strchr(p, ']'))) {
-                        char *sec;
-                        size_t len = (size_t)(close - p - 1);
-
-                        ctx->section_bad = false;
-                        ctx->section_line = ctx->line;
-                        if (len >= sizeof ctx->section) {
-                                log_error("%s:%u: section name too long.", ctx->path, ctx->line);
-                                ctx->errors++;
-                                ctx->section_bad = true;
-                                ctx->section[0] = 0;
-                        } else {
-                                memcpy(ctx->section, p + 1, len);
-                                ctx->section[len] = 0;
-                                sec = strstrip(ctx->section);
-                                memmove(ctx->section, sec, strlen(sec) + 1);
-                        }
-                }
-        }
-        return str;
-}
-
 /* Finds the [bbb NAME], [agent NAME] or [experiment NAME] entry, adding it with its defaults when new. */
-static int config_section_entry(ParseContext *ctx, const char *section, const char *name, void **ret)
+static int config_section_entry(ParseContext *ctx, const ConfLine *l, const char *section, const char *name,
+                                void **ret)
 {
         Config *c = ctx->config;
         int r;
@@ -395,7 +336,7 @@ static int config_section_entry(ParseContext *ctx, const char *section, const ch
                         if (r < 0)
                                 return r;
                         b = &c->bbb[c->n_bbb++];
-                        *b = (BbbConfig){.line = ctx->section_line};
+                        *b = (BbbConfig){.line = l->section_line};
                         strcpy(b->name, name);
                         config_apply_defaults(section, b, c);
                 }
@@ -411,7 +352,7 @@ static int config_section_entry(ParseContext *ctx, const char *section, const ch
                         if (r < 0)
                                 return r;
                         e = &c->experiments[c->n_experiments++];
-                        *e = (ExperimentConfig){.start_ms = -1, .end_ms = -1, .line = ctx->section_line};
+                        *e = (ExperimentConfig){.start_ms = -1, .end_ms = -1, .line = l->section_line};
                         strcpy(e->name, name);
                 }
                 *ret = e;
@@ -422,7 +363,7 @@ static int config_section_entry(ParseContext *ctx, const char *section, const ch
                         if (r < 0)
                                 return r;
                         a = &c->agents[c->n_agents++];
-                        *a = (AgentConfig){.peer_uid = CONFIG_PEER_UID_NONE, .line = ctx->section_line};
+                        *a = (AgentConfig){.peer_uid = CONFIG_PEER_UID_NONE, .line = l->section_line};
                         strcpy(a->id, name);
                         config_apply_defaults(section, a, c);
                 }
@@ -439,19 +380,16 @@ static const struct {
         {"daemon", false}, {"bbb", true}, {"agent", true}, {"capacity", false}, {"experiment", true},
 };
 
-static int config_handler(void *user, const char *section, const char *key, const char *value)
+static int config_handler(const ConfLine *l, void *userdata)
 {
-        ParseContext *ctx = user;
+        ParseContext *ctx = userdata;
+        const char *section = l->section, *key = l->key, *value = l->value;
         const char *kind = NULL, *why = NULL, *name = NULL;
         bool named = false;
         const ConfKey *k;
         void *base;
-        size_t n;
         int r;
 
-        if (ctx->section_bad)
-                return 1;
-        section = ctx->section; /* the whole name; libinih's copy may be cut short */
         for (size_t i = 0; i < ELEMENTSOF(config_sections) && !kind; i++) {
                 const char *s = config_sections[i].kind;
                 size_t len = strlen(s);
@@ -464,32 +402,32 @@ static int config_handler(void *user, const char *section, const char *key, cons
         if (!kind) {
                 log_error("%s:%u: unknown section [%s] (expected [daemon], [bbb NAME], [agent NAME], [capacity] "
                           "or [experiment NAME]).",
-                          ctx->path, ctx->line, section);
-                goto fail;
+                          l->path, l->line, section);
+                return -EINVAL;
         }
         if (named) {
                 name = section + strcspn(section, " \t");
                 name += strspn(name, " \t");
                 if (!id_is_valid(name)) {
-                        log_error("%s:%u: invalid name in section [%s]: expected [A-Za-z0-9._-]{1,64}.", ctx->path,
-                                  ctx->line, section);
-                        goto fail;
+                        log_error("%s:%u: invalid name in section [%s]: expected [A-Za-z0-9._-]{1,64}.", l->path,
+                                  l->line, section);
+                        return -EINVAL;
                 }
         }
 
         k = config_key_find(kind, key);
         if (!k) {
-                log_error("%s:%u: unknown key '%s' in [%s].", ctx->path, ctx->line, key, section);
-                goto fail;
+                log_error("%s:%u: unknown key '%s' in [%s].", l->path, l->line, key, section);
+                return -EINVAL;
         }
 
         if (!name)
                 base = ctx->config;
         else {
-                r = config_section_entry(ctx, kind, name, &base);
+                r = config_section_entry(ctx, l, kind, name, &base);
                 if (r < 0) {
-                        log_error_errno(r, "%s:%u: cannot add [%s]: %m", ctx->path, ctx->line, section);
-                        goto fail;
+                        log_error_errno(r, "%s:%u: cannot add [%s]: %m", l->path, l->line, section);
+                        return -EINVAL;
                 }
         }
 
@@ -497,53 +435,28 @@ static int config_handler(void *user, const char *section, const char *key, cons
                 config_clear_listen(ctx->config);
                 ctx->listen_seen = true;
         }
-        n = strlen(value);
-        if (n > CONFIG_LINE_MAX) { /* cannot happen with libinih's line buffer; be explicit anyway */
-                log_error("%s:%u: value of '%s' too long.", ctx->path, ctx->line, key);
-                goto fail;
-        }
         r = conf_set(k, base, value, ctx->config, &why);
         if (r < 0) {
-                log_error("%s:%u: bad value for '%s': %s.", ctx->path, ctx->line, key, why);
-                goto fail;
+                log_error("%s:%u: bad value for '%s': %s.", l->path, l->line, key, why);
+                return -EINVAL;
         }
-        return 1;
-fail:
-        ctx->errors++;
-        return 1; /* keep going: report every bad line at once; errors are counted in ctx */
+        return 0;
 }
 
 int config_load_file(Config *c, const char *path)
 {
-        _cleanup_fclose_ FILE *f = NULL;
-        ParseContext ctx = {.config = c, .path = path};
-        struct stat st;
+        ParseContext ctx = {.config = c};
+        unsigned errors = 0;
         int r;
 
         assert(c);
         assert(path);
 
-        f = fopen(path, "re");
-        if (!f)
-                return log_error_errno(errno, "Failed to open config file '%s': %m", path);
-        if (fstat(fileno(f), &st) < 0)
-                return log_error_errno(errno, "Failed to stat config file '%s': %m", path);
-        if (!S_ISREG(st.st_mode))
-                return log_error_errno(EINVAL, "Config file '%s' is not a regular file.", path);
-        if (st.st_size > CONFIG_FILE_MAX)
-                return log_error_errno(EFBIG, "Config file '%s' is larger than %d bytes.", path, CONFIG_FILE_MAX);
-        ctx.f = f;
-
-        r = ini_parse_stream(config_reader, &ctx, config_handler, &ctx);
-        if (r > 0) {
-                /* The handler never fails, so this is a syntax error libinih found itself (no '=' on a
-                 * line, an unclosed '['); it reports the first one. */
-                log_error("%s:%d: syntax error (expected [section], key = value, or a ; comment).", path, r);
-                ctx.errors++;
-        } else if (r < 0)
-                return log_error_errno(ENOMEM, "Failed to parse '%s': %m", path);
-        if (ctx.errors > 0)
-                return log_error_errno(EINVAL, "%s: %u error(s), configuration not loaded.", path, ctx.errors);
+        r = conf_parse_file(path, config_handler, &ctx, &errors);
+        if (r < 0)
+                return r;
+        if (errors > 0)
+                return log_error_errno(EINVAL, "%s: %u error(s), configuration not loaded.", path, errors);
         {
                 _cleanup_free_ char *abs = realpath(path, NULL);
                 const char *name = abs ? abs : path;

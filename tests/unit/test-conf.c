@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -169,12 +170,78 @@ static void test_options(void **state)
         free(buf);
 }
 
+typedef struct Seen {
+        unsigned n;
+        char lines[8][160];
+} Seen;
+
+static int take_line(const ConfLine *l, void *userdata)
+{
+        Seen *seen = userdata;
+
+        if (streq(l->key, "bad"))
+                return -EINVAL;
+        assert_true(seen->n < ELEMENTSOF(seen->lines));
+        snprintf(seen->lines[seen->n++], sizeof seen->lines[0], "%u [%s]@%u %s=%s", l->line, l->section,
+                 l->section_line, l->key, l->value);
+        return 0;
+}
+
+static void test_parse_file(void **state)
+{
+        char path[] = "/tmp/seatmeter-test-conf-XXXXXX";
+        char long_name[CONF_SECTION_MAX + 2];
+        unsigned errors = 99;
+        Seen seen = {0};
+        FILE *f;
+        int fd;
+
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        f = fdopen(fd, "w");
+        assert_non_null(f);
+        memset(long_name, 'n', sizeof long_name - 1);
+        long_name[sizeof long_name - 1] = 0;
+        fprintf(f, "top = 1\n"
+                   "; comment\n"
+                   "[agent  a-name-longer-than-libinih-cuts-section-names-at-fifty-bytes ]\n"
+                   "k = v w\n"
+                   "bad = 1\n"
+                   "[%s]\n"
+                   "skipped = 1\n"
+                   "[s]\n"
+                   "long = %0300d\n"
+                   "after = 2\n",
+                long_name, 0);
+        fclose(f);
+
+        assert_int_equal(conf_parse_file(path, take_line, &seen, &errors), 0);
+        assert_int_equal(errors, 3); /* bad, the long section header, the long line */
+        assert_int_equal(seen.n, 3);
+        assert_string_equal(seen.lines[0], "1 []@0 top=1");
+        assert_string_equal(seen.lines[1],
+                            "4 [agent  a-name-longer-than-libinih-cuts-section-names-at-fifty-bytes]@3 k=v w");
+        assert_string_equal(seen.lines[2], "10 [s]@8 after=2");
+
+        f = fopen(path, "we");
+        assert_non_null(f);
+        fputs("[s]\nno equals sign\n", f);
+        fclose(f);
+        assert_int_equal(conf_parse_file(path, take_line, &seen, &errors), 0);
+        assert_int_equal(errors, 1);
+
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(conf_parse_file(path, take_line, &seen, &errors), -ENOENT);
+        assert_int_equal(conf_parse_file("/tmp", take_line, &seen, &errors), -EINVAL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_set),
                 cmocka_unit_test(test_dump),
                 cmocka_unit_test(test_options),
+                cmocka_unit_test(test_parse_file),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
