@@ -540,6 +540,17 @@ static int write_trends(Store *s, const StoreAgent *a)
         return 0;
 }
 
+/* The key both curve tables share: agent, metric, hour, limits epoch and participant count. */
+static void bind_curve_key(sqlite3_stmt *st, const StoreAgent *a, unsigned metric, const CurveDelta *d)
+{
+        sqlite3_bind_int64(st, 1, a->num);
+        sqlite3_bind_int(st, 2, (int)metric);
+        sqlite3_bind_int64(st, 3, d->hour_ms);
+        sqlite3_bind_int64(st, 4, d->epoch);
+        sqlite3_bind_int64(st, 5, d->users);
+}
+
+/* One row per touched (hour, epoch, count) in curves, and per known participant mix in curve_mix. */
 static int write_curves(Store *s, const StoreAgent *a)
 {
         sqlite3_stmt *st = s->stmt[STMT_CURVE_UPSERT], *mix = s->stmt[STMT_MIX_UPSERT];
@@ -557,11 +568,7 @@ static int write_curves(Store *s, const StoreAgent *a)
                         r = curve_hist_serialize(c->hist, &blob, &size);
                         if (r < 0)
                                 return r;
-                        sqlite3_bind_int64(st, 1, a->num);
-                        sqlite3_bind_int(st, 2, (int)m);
-                        sqlite3_bind_int64(st, 3, d->hour_ms);
-                        sqlite3_bind_int64(st, 4, d->epoch);
-                        sqlite3_bind_int64(st, 5, d->users);
+                        bind_curve_key(st, a, m, d);
                         sqlite3_bind_int64(st, 6, (int64_t)c->n);
                         sqlite3_bind_double(st, 7, c->sum);
                         sqlite3_bind_double(st, 8, c->sumsq);
@@ -573,11 +580,7 @@ static int write_curves(Store *s, const StoreAgent *a)
                                 return r;
                         if (d->listeners < 0)
                                 continue;
-                        sqlite3_bind_int64(mix, 1, a->num);
-                        sqlite3_bind_int(mix, 2, (int)m);
-                        sqlite3_bind_int64(mix, 3, d->hour_ms);
-                        sqlite3_bind_int64(mix, 4, d->epoch);
-                        sqlite3_bind_int64(mix, 5, d->users);
+                        bind_curve_key(mix, a, m, d);
                         sqlite3_bind_int64(mix, 6, d->listeners);
                         sqlite3_bind_int64(mix, 7, d->voice);
                         sqlite3_bind_int64(mix, 8, d->video);
