@@ -13,6 +13,7 @@
  *   data-curve-points   points drawn by the curves chart; data-curve-fits: fit lines drawn
  *   data-curve-thresholds  JSON {agent: threshold drawn, in the API's unit of the metric}
  *   data-curve-bindings    JSON {agent: {resource, users}}: the capacity markers drawn (vertical lines)
+ *   data-curve-experiment  the experiment whose window the curves show ("" for all history)
  * and each chart element carries its own data-points. */
 (() => {
   "use strict";
@@ -608,14 +609,29 @@
     const q = new URLSearchParams();
     for (const id of agentOrder) if (curveSel.has(id)) q.append("agent", id);
     q.set("metric", $("#curve-metric").value);
+    if (curveExperiment()) q.set("experiment", curveExperiment());
     if (format) q.set("format", format);
     return "/api/v1/curves?" + q.toString();
   }
+
+  /* The window: all history or a named experiment ([experiment NAME] in the config or created with POST
+   * /api/v1/experiments), listed afresh at each curves refresh. */
+  const curveExperiment = () => $("#curve-experiment").value;
+  function renderExperiments(list) {
+    const sel = $("#curve-experiment"), keep = sel.value;
+    const day = (ms) => new Date(ms).toISOString().replace("T", " ").slice(0, 16);
+    sel.replaceChildren(h("option", { value: "" }, "All history"), ...list.map((e) =>
+      h("option", { value: e.name }, `${e.name} (${day(e.from_ms)} – ${day(e.to_ms)} UTC)`)));
+    sel.value = list.some((e) => e.name === keep) ? keep : "";
+    root.dataset.curveExperiment = sel.value;
+  }
+  $("#curve-experiment").addEventListener("change", () => refreshCurves());
 
   // The report: per agent every resource's threshold and capacity, and the resource that binds first.
   function reportQuery() {
     const q = new URLSearchParams();
     for (const id of agentOrder) if (curveSel.has(id)) q.append("agent", id);
+    if (curveExperiment()) q.set("experiment", curveExperiment());
     return "/api/v1/report?" + q.toString();
   }
 
@@ -817,6 +833,9 @@
     el.replaceChildren();
     const points = list.reduce((s, c) => s + (c.points || []).filter((p) => isNum(p.mean)).length, 0);
     $("#curves-empty").hidden = points > 0;
+    $("#curves-empty").textContent = curveExperiment()
+      ? `No curve data in the window of experiment ${curveExperiment()}.`
+      : "No curve data yet: curves appear once samples arrive while the agent's BigBlueButton server reports participants.";
     el.hidden = points === 0;
     $("#curve-legend").hidden = points === 0;
     renderCurveFits(list, metric);
@@ -884,6 +903,10 @@
     csv.hidden = !anySel;
     $("#curve-agents").hidden = agentOrder.length === 0;
     try {
+      const experiments = await api("/api/v1/experiments");
+      if (seq !== curveSeq) return;
+      renderExperiments(Array.isArray(experiments) ? experiments : []);
+      csv.href = curveQuery("csv");
       const [resp, report] = anySel ? await Promise.all([api(curveQuery()), api(reportQuery())])
         : [{ agents: [] }, { agents: [] }];
       if (seq !== curveSeq) return; // a newer request superseded this one

@@ -299,6 +299,9 @@ class Dashboard(unittest.TestCase):
         bbb = "".join(f"[bbb {n}]\nurl = http://127.0.0.1:{cls.stub.port}/{n}/bigbluebutton/\n"
                       f"secret_file = {secret}\nchecksum = sha256\ninterval_s = 1\n\n" for n in ("bbb1", "bbb2"))
         agents = "[agent bbb1-lxc]\nbbb = bbb1\n\n[agent live-host]\nbbb = bbb1\n\n" + CAPACITY_CONFIG + "bbb = bbb2\n"
+        # A window over the last two hours in the config; another, long ago, created through the API below.
+        cls.recent = (cls.now_ms - 2 * 3600_000, cls.now_ms + 3600_000)
+        agents += f"\n[experiment recent]\nstart = {cls.recent[0]}\nend = {cls.recent[1]}\n"
         cls.daemon = harness.Daemon(cls.dir, config=bbb + agents, db=db)
         cls.agent = harness.Agent(f"unix:{cls.daemon.unix_path}", "live-host", cls.dir, interval_ms=500)
         # The daemon folds the synthetic raw samples into the curves once at start: wait for it, so the page
@@ -320,6 +323,9 @@ class Dashboard(unittest.TestCase):
             harness.wait_until(live_rows, timeout=30, interval=0.25, what="two samples of the live agent")
         except AssertionError as e:
             raise AssertionError(f"{e}; agent output:\n{cls.agent.output()[-2000:]}") from None
+        st, _, body = cls.daemon.http("/api/v1/experiments", method="POST", body=json.dumps(
+            {"name": "long-ago", "from": cls.now_ms - 10 * 86400_000, "to": cls.now_ms - 9 * 86400_000}).encode())
+        assert st == 201, body
         cls.browser = Browser(cls.dir)
 
     @classmethod
@@ -416,6 +422,7 @@ class Dashboard(unittest.TestCase):
         status, headers, body = d.http(csv[len(d.base_url):])
         self.assertEqual(status, 200, body[:300])
         self.assertIn("bbb1-lxc", body.decode())
+        self.check_experiments(b)
 
         self.assertNoConsoleErrors(b.console())
         errors = b.js("return document.getElementById('error').hidden ? '' : "
@@ -456,6 +463,44 @@ class Dashboard(unittest.TestCase):
         for aid, (res, cap) in binding.items():
             self.assertEqual(lines[aid]["resource"], res)
             self.assertAlmostEqual(lines[aid]["users"], cap, delta=1e-6 * cap)
+
+    def select_experiment(self, b, name):
+        b.js(f"const s = document.getElementById('curve-experiment'); s.value = '{name}';"
+             "s.dispatchEvent(new Event('change'));")
+        b.wait_js(f"document.getElementById('curve-csv').href.includes('experiment={name}') || '{name}' === ''",
+                  what=f"the curves of experiment {name!r}")
+
+    def check_experiments(self, b):
+        """The window selector lists the config's experiment and the one created through the API; each
+        selects its window in the curves, the CSV and the report."""
+        options = b.wait_js("""(() => { const o = [...document.querySelectorAll('#curve-experiment option')]
+            .map(e => e.value); return o.length === 3 && o; })()""", what="the experiments listed")
+        self.assertEqual(options, ["", "recent", "long-ago"])
+        # The last two hours: only the levels the daemon aggregated from the raw samples (the synthetic
+        # curve rows are of hour 0); the test counts them in the database.
+        self.select_experiment(b, "recent")
+        first = self.recent[0] - self.recent[0] % 3600_000
+        metric = CURVE_METRICS.index("working_set_bytes")
+        truth = {aid: self.daemon.query("SELECT count(DISTINCT c.users) FROM curves c JOIN agents a ON a.num = c.agent"
+                                        " WHERE a.id = ? AND c.metric = ? AND c.hour_ms BETWEEN ? AND ?",
+                                        (aid, metric, first, self.recent[1]))[0][0] for aid, *_ in SYNTH}
+        everything = {aid: self.daemon.query("SELECT count(DISTINCT c.users) FROM curves c JOIN agents a ON "
+                                             "a.num = c.agent WHERE a.id = ? AND c.metric = ?", (aid, metric))[0][0]
+                      for aid, *_ in SYNTH}
+        self.assertTrue(all(0 < truth[a] < everything[a] for a in truth), (truth, everything))
+
+        def counts():
+            rows = b.js("""return Object.fromEntries([...document.querySelectorAll('#curve-fits tbody tr')].map(r =>
+                [r.dataset.agent, Number(r.cells[2].innerText.replace(/,/g, ''))]));""")
+            return rows if all(rows.get(a) == n for a, n in truth.items()) else None
+        harness.wait_until(counts, timeout=20, interval=0.25, what=f"the levels of the window: {truth}")
+        self.assertEqual(b.js("return document.documentElement.dataset.curveExperiment;"), "recent")
+        # Long ago: nothing, and the page says so.
+        self.select_experiment(b, "long-ago")
+        b.wait_js("!document.getElementById('curves-empty').hidden && "
+                  "/long-ago/.test(document.getElementById('curves-empty').innerText)", what="the empty window")
+        self.select_experiment(b, "")
+        b.wait_js("Number(document.documentElement.dataset.curvePoints) > 0", what="all history again")
 
     def test_2_phone(self):
         b, d = self.browser, self.daemon
