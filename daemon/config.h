@@ -1,7 +1,7 @@
 #pragma once
-/* The daemon's configuration: one declarative table of keys (type, default, bounds), the INI file
- * (/etc/seatmeter/seatmeterd.conf, parsed with libinih), then the command line on top. OWNER: daemon-core
- * helper. Read by every daemon module. */
+/* The daemon's configuration: one declarative table of keys (type, default, bounds) for the settings
+ * engine of common/conf.h, the INI file (/etc/seatmeter/seatmeterd.conf, read by conf_parse_file()), then
+ * the command line on top. Read by every daemon module. */
 
 #include <limits.h>
 
