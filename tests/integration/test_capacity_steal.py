@@ -128,6 +128,9 @@ class CapacitySteal(cd.CapacityCase):
         self.assertAlmostEqual(float(rows["kvm"]["cpu_steal_share"]), STEAL[1], delta=1e-4)
         self.assertAlmostEqual(float(rows["kvm"]["cpu_threshold_share"]), 0.8 - STEAL[1], delta=1e-3)
         self.assertEqual(rows["lxc"]["cpu_steal_share"], "")
+        st, _, page = self.d.http("/api/v1/report?agent=kvm&agent=lxc&format=html")
+        self.assertEqual(st, 200)
+        self.assertEqual(page.decode().count("after 5.0% steal"), 1)  # the KVM guest's CPU row only
 
 
 if __name__ == "__main__":
