@@ -1,7 +1,7 @@
 #pragma once
 /* The agent's sampler: discovers the cgroup to watch once (own cgroup, or --cgroup PATH from the host),
  * opens the directory fds it reads from, and then fills an AgentSample per call with pread()s and no
- * allocation. OWNER: agent-core helper. Contract used by agent/run.c (wire) and agent/main.c. */
+ * allocation. Used by agent/run.c and agent/main.c. */
 
 #include "sample.h"
 

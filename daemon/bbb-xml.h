@@ -1,7 +1,6 @@
 #pragma once
 /* The getMeetings answer of BigBlueButton, parsed with expat into per-meeting figures and totals.
- * Pure: takes a buffer, never a socket or a file, so it is unit-tested over fixtures and fuzzed.
- * OWNER: bbb. */
+ * Pure: takes a buffer, never a socket or a file, so it is unit-tested over fixtures and fuzzed. */
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 #pragma once
 /* BigBlueButton poller: per configured server, getMeetings every interval_s on the sd-event loop, with
  * libcurl's multi interface driven by the loop (no threads). Results go to the store and are kept in
- * memory for correlation. OWNER: bbb helper. Contract used by daemon/main.c and daemon/ingest.c. */
+ * memory for correlation. Used by daemon/main.c and daemon/ingest.c. */
 
 #include <systemd/sd-event.h>
 

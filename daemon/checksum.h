@@ -1,6 +1,6 @@
 #pragma once
 /* BigBlueButton API checksums: the hex digest of (call name + query string + shared secret) with one of
- * the SHA family, through OpenSSL's EVP interface. Pure: buffers in, hex out. OWNER: bbb. */
+ * the SHA family, through OpenSSL's EVP interface. Pure: buffers in, hex out. */
 
 #include <stddef.h>
 

@@ -1,8 +1,8 @@
 #pragma once
 /* Per-user curves: running aggregates per participant count, a compact log-scale histogram for p95,
  * and the least-squares fit over every sample, computed exactly from the aggregates (so a curve over a
- * year costs what one over an hour does). Pure arithmetic on structs and buffers. OWNER: store helper
- * (aggregates are written on ingest); read by the HTTP query side. */
+ * year costs what one over an hour does). Pure arithmetic on structs and buffers. The store
+ * writes the aggregates on ingest; the HTTP query side reads them. */
 
 #include "macro.h"
 

@@ -1,7 +1,7 @@
 #pragma once
 /* The HTTP face: libmicrohttpd with its own threads, each with a read-only SQLite connection (WAL lets
- * them read while the event loop writes), so HTTP work never stalls ingest. OWNER: http helper.
- * Contract used by daemon/main.c. */
+ * them read while the event loop writes), so HTTP work never stalls ingest.
+ * Used by daemon/main.c. */
 
 #include "config.h"
 #include "live.h"
