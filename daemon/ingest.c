@@ -22,6 +22,7 @@
 
 #include "proto/frame.h"
 #include "ingest.h"
+#include "ingest-validate.h"
 #include "log.h"
 #include "outbuf.h"
 #include "stats.h"
@@ -312,7 +313,7 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
                 return conn_refuse(c, NULL, "invalid agent id (expected [A-Za-z0-9._-]{1,64})");
         if (!hello_string_ok(h->token, INGEST_TOKEN_MAX) || !hello_string_ok(h->machine_id, sizeof c->machine_id - 1))
                 return conn_refuse(c, h->agent_id, "invalid Hello: token or machine_id too long");
-        r = store_hello_check(h, &why);
+        r = ingest_hello_check(h, &why);
         if (r < 0) {
                 snprintf(reason, sizeof reason, "invalid Hello: %s", strna(why));
                 return conn_refuse(c, h->agent_id, reason);
@@ -426,9 +427,25 @@ static bool sample_time_is_sane(const Conn *c, const Seatmeter__Sample *s, int64
                s->time_ms + c->clock_offset_ms <= now + STORE_FUTURE_MAX_MS;
 }
 
-static bool sample_is_absurd(const Conn *c, const Seatmeter__Sample *s, int64_t now)
+/* The one check of an incoming sample: its values within the store's limits (ingest_sample_check()), a
+ * seq, and a time that is sane after the connection's clock correction. Returns 0, or -EINVAL with
+ * *ret_reason saying why. */
+static int sample_validate(const Conn *c, const Seatmeter__Sample *s, int64_t now, const char **ret_reason)
 {
-        return !s->has_seq || !sample_time_is_sane(c, s, now);
+        int r;
+
+        r = ingest_sample_check(s, now, ret_reason);
+        if (r < 0)
+                return r;
+        if (!s->has_seq) {
+                *ret_reason = "seq missing";
+                return -EINVAL;
+        }
+        if (!sample_time_is_sane(c, s, now)) {
+                *ret_reason = "time_ms far in the future or missing";
+                return -EINVAL;
+        }
+        return 0;
 }
 
 /* Participants (and their mix) of the agent's BBB server at the (clock-corrected) time of the sample;
@@ -458,13 +475,13 @@ static StoreCounts sample_counts(Conn *c, int64_t t, int64_t now)
 static int conn_handle_sample(Conn *c, const Seatmeter__Sample *s, int64_t now)
 {
         Ingest *in = c->ingest;
+        const char *why = NULL;
         int r;
 
         STATS_INC(samples_received);
         c->n_samples++;
-        if (sample_is_absurd(c, s, now))
-                r = -EINVAL;
-        else {
+        r = sample_validate(c, s, now, &why);
+        if (r >= 0) {
                 StoreCounts counts = sample_counts(c, s->time_ms + c->clock_offset_ms, now);
 
                 r = store_add_sample_counts(in->store, c->id, s, &counts);
@@ -472,10 +489,6 @@ static int conn_handle_sample(Conn *c, const Seatmeter__Sample *s, int64_t now)
         if (r == -EINVAL) {
                 STATS_INC(samples_rejected);
                 if (!c->invalid_logged) {
-                        const char *why = NULL;
-
-                        if (store_sample_check(s, now, &why) >= 0)
-                                why = !s->has_seq ? "seq missing" : "time_ms far in the future or missing";
                         log_agent(LOG_WARNING, 0, c->id,
                                   "Agent '%s' sent a sample with absurd values (seq %" PRIu64 ", time %" PRIi64
                                   "): %s; not stored (further ones on this connection are only counted).",

@@ -13,7 +13,8 @@
 
 typedef struct Store Store;
 
-/* What the store accepts. Anything outside gives -EINVAL and nothing is stored (docs/storage.md). */
+/* What the store accepts (docs/storage.md). ingest-validate.h checks every sample and Hello against these
+ * once, at ingest; the store asserts. */
 #define STORE_ID_MAX ID_MAX
 #define STORE_FUTURE_MAX_MS (24LL * 3600 * 1000) /* a sample may be at most one day ahead of the daemon */
 #define STORE_CPUS_MAX 65536                     /* effective_cpus in (0, this], cpu counts in [1, this] */
@@ -36,13 +37,6 @@ typedef struct Store Store;
 #define STORE_AGG_INTERVAL_MS 2000               /* trends, curves, netdev are written this often */
 #define STORE_AGG_INTERVAL_MAX_MS 60000
 
-/* Checks one sample against the limits above, as store_add_sample() does, without storing it. now_ms is
- * the daemon's clock. Returns 0, or -EINVAL with *ret_reason (static text, may be NULL) saying why. */
-int store_sample_check(const Seatmeter__Sample *sample, int64_t now_ms, const char **ret_reason);
-/* Checks a Limits message (from Hello or Sample). Returns 0 or -EINVAL with the reason. */
-int store_limits_check(const Seatmeter__Limits *l, const char **ret_reason);
-/* Checks the texts and limits of a Hello. Returns 0 or -EINVAL with the reason. */
-int store_hello_check(const Seatmeter__Hello *h, const char **ret_reason);
 /* The names of Seatmeter__Virt as the agent's JSON spells them ("lxc", "kvm", "vm-other", ...). */
 const char *store_virt_to_string(int virt);
 
@@ -78,8 +72,8 @@ int store_reset_connected(Store *s);
 
 /* Records a Hello: upserts the agent row, marks it connected, makes info->stream the stream its next
  * samples belong to, and returns the newest stored timestamp (for the log only) and the sequence number
- * up to which that stream is committed (0 when none): what the agent may drop from its spool. -EINVAL
- * for a bad id or an absurd Hello (store_hello_check()), -ENOBUFS when the agent has pending samples in
+ * up to which that stream is committed (0 when none): what the agent may drop from its spool. The Hello
+ * passed ingest_hello_check(). -EINVAL for a bad id, -ENOBUFS when the agent has pending samples in
  * too many streams (commit first). */
 int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_time_ms, uint64_t *ret_last_seq);
 int store_agent_disconnected(Store *s, const char *id, int64_t now_ms);
@@ -97,8 +91,9 @@ typedef struct StoreCounts {
  * stream (stored or pending) is a resend or out of order and is not stored. The time is never used for
  * that; a new sample whose (agent, time_ms) is taken (a clock that went back) is stored at the next free
  * millisecond, at most STORE_TIME_SHIFT_MAX later.
- * Returns 1 when stored, 2 when stored at a shifted time, 0 when not stored (a resend), -EINVAL for
- * absurd values or a missing seq (nothing stored), -EEXIST when no free time was found, -ENOBUFS when
+ * The sample must have passed ingest_sample_check() and carry a seq (asserted, not checked again).
+ * Returns 1 when stored, 2 when stored at a shifted time, 0 when not stored (a resend), -EINVAL for a
+ * bad id or participant count (nothing stored), -EEXIST when no free time was found, -ENOBUFS when
  * STORE_PENDING_MAX samples wait already (commit first), other -errno on failure. The batch lives in
  * memory, so a full disk shows at the commit, not here. An id never seen by store_agent_hello() gets an
  * agents row of its own (virt 'unknown'). */

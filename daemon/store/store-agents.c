@@ -7,6 +7,26 @@
 #include "store-internal.h"
 #include "util.h"
 
+static const char *const virt_names[] = {
+        [SEATMETER__VIRT__VIRT_UNKNOWN] = "unknown",
+        [SEATMETER__VIRT__VIRT_NONE] = "none",
+        [SEATMETER__VIRT__VIRT_LXC] = "lxc",
+        [SEATMETER__VIRT__VIRT_OPENVZ] = "openvz",
+        [SEATMETER__VIRT__VIRT_DOCKER] = "docker",
+        [SEATMETER__VIRT__VIRT_PODMAN] = "podman",
+        [SEATMETER__VIRT__VIRT_KVM] = "kvm",
+        [SEATMETER__VIRT__VIRT_VM_OTHER] = "vm-other",
+        [SEATMETER__VIRT__VIRT_CONTAINER_OTHER] = "container-other",
+        [SEATMETER__VIRT__VIRT_QEMU] = "qemu",
+};
+
+const char *store_virt_to_string(int virt)
+{
+        if (virt < 0 || (size_t)virt >= ELEMENTSOF(virt_names))
+                return "unknown";
+        return virt_names[virt];
+}
+
 /* After a commit: the rows and limits are written. */
 void agent_clear_rows(StoreAgent *a)
 {
@@ -369,7 +389,8 @@ int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_ti
         assert(info);
 
         h = info->hello;
-        if (!id_is_valid(info->id) || !h || store_hello_check(h, NULL) < 0 ||
+        assert(h); /* checked by ingest_hello_check() */
+        if (!id_is_valid(info->id) ||
             (info->transport && strlen(info->transport) > STORE_SHORT_TEXT_MAX) ||
             (info->bbb && !id_is_valid(info->bbb)))
                 return -EINVAL;

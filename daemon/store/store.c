@@ -277,13 +277,11 @@ int store_add_sample_counts(Store *s, const char *id, const Seatmeter__Sample *s
         assert(s);
         assert(counts);
 
+        /* Checked once, at ingest (ingest_sample_check()): within the limits of store.h, with a seq. */
+        assert(sample);
+        assert(sample->has_seq);
         users = counts->users;
         if (!id_is_valid(id) || users < -1 || users > STORE_USERS_MAX)
-                return -EINVAL;
-        r = store_sample_check(sample, now_ms(), NULL);
-        if (r < 0)
-                return r;
-        if (!sample->has_seq)
                 return -EINVAL;
         if (s->n_rows >= STORE_PENDING_MAX)
                 return -ENOBUFS;

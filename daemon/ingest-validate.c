@@ -1,31 +1,11 @@
-/* What the store accepts from an agent: the limits of store.h, checked before anything is written. Pure
- * functions over the decoded messages, so the ingest can give a reason and the tests can try every
- * edge. */
+/* The one check of what an agent sends: the limits of store.h (what the store accepts), applied once at
+ * ingest, before anything reaches the store, which only asserts. Pure functions over the decoded
+ * messages, so the ingest can give a reason and the tests can try every edge. */
 
 #include <math.h>
 
 #include "label.h"
-#include "store.h"
-
-static const char *const virt_names[] = {
-        [SEATMETER__VIRT__VIRT_UNKNOWN] = "unknown",
-        [SEATMETER__VIRT__VIRT_NONE] = "none",
-        [SEATMETER__VIRT__VIRT_LXC] = "lxc",
-        [SEATMETER__VIRT__VIRT_OPENVZ] = "openvz",
-        [SEATMETER__VIRT__VIRT_DOCKER] = "docker",
-        [SEATMETER__VIRT__VIRT_PODMAN] = "podman",
-        [SEATMETER__VIRT__VIRT_KVM] = "kvm",
-        [SEATMETER__VIRT__VIRT_VM_OTHER] = "vm-other",
-        [SEATMETER__VIRT__VIRT_CONTAINER_OTHER] = "container-other",
-        [SEATMETER__VIRT__VIRT_QEMU] = "qemu",
-};
-
-const char *store_virt_to_string(int virt)
-{
-        if (virt < 0 || (size_t)virt >= ELEMENTSOF(virt_names))
-                return "unknown";
-        return virt_names[virt];
-}
+#include "ingest-validate.h"
 
 /* Valid UTF-8 of at most max bytes, without control characters: safe to store and to serve as JSON. */
 static bool text_is_valid(const char *s, size_t max)
@@ -76,7 +56,7 @@ static bool text_is_valid(const char *s, size_t max)
                 return -EINVAL;                                                                              \
         } while (0)
 
-int store_limits_check(const Seatmeter__Limits *l, const char **ret_reason)
+int ingest_limits_check(const Seatmeter__Limits *l, const char **ret_reason)
 {
         if (!l)
                 return 0;
@@ -102,7 +82,7 @@ int store_limits_check(const Seatmeter__Limits *l, const char **ret_reason)
         return 0;
 }
 
-int store_hello_check(const Seatmeter__Hello *h, const char **ret_reason)
+int ingest_hello_check(const Seatmeter__Hello *h, const char **ret_reason)
 {
         if (!h)
                 FAIL("no Hello");
@@ -131,7 +111,7 @@ int store_hello_check(const Seatmeter__Hello *h, const char **ret_reason)
                         if (streq(h->labels[j]->key, l->key))
                                 FAIL("label key given twice");
         }
-        return store_limits_check(h->limits, ret_reason);
+        return ingest_limits_check(h->limits, ret_reason);
 }
 
 static int pressure_check(const Seatmeter__Pressure *p, const char **ret_reason)
@@ -150,7 +130,7 @@ static int pressure_check(const Seatmeter__Pressure *p, const char **ret_reason)
         return 0;
 }
 
-int store_sample_check(const Seatmeter__Sample *s, int64_t now_ms, const char **ret_reason)
+int ingest_sample_check(const Seatmeter__Sample *s, int64_t now_ms, const char **ret_reason)
 {
         int r;
 
@@ -163,7 +143,7 @@ int store_sample_check(const Seatmeter__Sample *s, int64_t now_ms, const char **
         if (s->has_seq && s->seq > STORE_COUNTER_MAX)
                 FAIL("seq out of range");
 
-        r = store_limits_check(s->limits, ret_reason);
+        r = ingest_limits_check(s->limits, ret_reason);
         if (r < 0)
                 return r;
 
