@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """meson install of the real build into a temporary DESTDIR: every file at its place, nothing outside the
 prefix, units filled in with the prefix, man pages clean under groff and true to the key tables of
-daemon/config.c and agent/run.c, and the example config accepted by the installed seatmeterd with every
+daemon/config.c and agent/run-settings.c, and the example config accepted by the installed seatmeterd with every
 documented default matching the one it reports. A second case configures, builds and installs a fresh
 build tree with --prefix=/opt/seatmeter and checks the same paths under that prefix.
 
@@ -104,21 +104,29 @@ def c_table(path, start, end):
 
 
 def daemon_keys():
-    """(section, name, type, default, min, max) of every row of daemon/config.c's key table."""
+    """(section, name, type, default, min, max) of every row of daemon/config.c's key table (rows of the
+    settings engine of common/conf.h: {"section", "name", FIELD(...), TYPE..., .def = "..."}). type is
+    "UINT" for a bounded unsigned with literal bounds."""
     table = c_table(os.path.join(harness.SOURCE_ROOT, "daemon", "config.c"), "config_keys[] = {", "};")
-    rows = re.findall(r'\{SECTION_(\w+),\s*"(\w+)",\s*TYPE_(\w+),\s*\w\(\w+\),\s*("[^"]*"|NULL|\w+),\s*(\d+),\s*(\d+)',
-                      table)
-    if len(rows) < 10:
-        raise AssertionError(f"could not read the key table of daemon/config.c ({len(rows)} rows)")
-    return [(sec.lower(), name, typ, dflt, int(lo), int(hi)) for sec, name, typ, dflt, lo, hi in rows]
+    out = []
+    for sec, name, rest in re.findall(r'(?m)^\s*\{"(\w+)",\s*(?:\w+\()?"(\w+)"\)?,(.*)\},?\s*$', table):
+        uint = re.search(r"\bUINT\((\d+),\s*(\d+)\)", rest)
+        dflt = re.search(r'\.def = ("[^"]*")', rest)
+        word = re.search(r"\b(CUSTOM|PATH|UINT)\b", rest)
+        typ = "UINT" if uint else word.group(1) + "?" if word else "DOUBLE"  # "UINT?": bounds not literal
+        lo, hi = (int(uint.group(1)), int(uint.group(2))) if uint else (0, 0)
+        out.append((sec, name, typ, dflt.group(1) if dflt else "NULL", lo, hi))
+    if len(out) < 10:
+        raise AssertionError(f"could not read the key table of daemon/config.c ({len(out)} rows)")
+    return out
 
 
 def agent_keys():
-    """The config keys of agent/run.c's settings table."""
-    table = c_table(os.path.join(harness.SOURCE_ROOT, "agent", "run.c"), "settings[] = {", "};")
-    keys = re.findall(r'\{\s*"(\w+)",\s*"[\w-]+",\s*SETTING_', table)
+    """The config keys of the [agent] settings table of agent/run-settings.c."""
+    table = c_table(os.path.join(harness.SOURCE_ROOT, "agent", "run-settings.c"), "run_keys[] = {", "};")
+    keys = re.findall(r'\{"agent",\s*"(\w+)"', table)
     if len(keys) < 4:
-        raise AssertionError("could not read the settings table of agent/run.c")
+        raise AssertionError("could not read the settings table of agent/run-settings.c")
     return keys
 
 
