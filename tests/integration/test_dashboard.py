@@ -432,7 +432,9 @@ class Dashboard(unittest.TestCase):
     def check_thresholds_and_binding(self, b, cpu_th, cpu_cap):
         """The threshold lines the chart drew (one per guest: they differ), the capacity table and the
         vertical capacity lines, against the config and the fits recomputed here."""
-        cpu_th = dict(cpu_th, **{"live-host": SITE_CPU})  # a container: no steal
+        # The live agent: the site's threshold, less its own steal should it measure any (a VM measured whole).
+        live = self.daemon.get_json("/api/v1/curves?agent=live-host&metric=cpu_ratio")["agents"][0]["capacity"]
+        cpu_th = dict(cpu_th, **{"live-host": SITE_CPU - (live["steal_share"] or 0)})
         drawn = b.js("""const u = document.getElementById('curve-chart')._uplot;
             return u.series.map((s, i) => [s._kind, s.label, u.data[i][0]]).filter(x => x[0] === 'th');""")
         self.assertEqual(sorted((label, round(v, 9)) for _, label, v in drawn),
@@ -459,7 +461,8 @@ class Dashboard(unittest.TestCase):
             self.assertEqual(rows[aid][5], {"cpu": "CPU", "memory": "memory"}[res])
             self.assertRegex(rows[aid][6], rf"^{math.floor(cap):,} users \[\d+–\d+\]$")
         lines = json.loads(b.js("return document.documentElement.dataset.curveBindings;"))
-        self.assertEqual(sorted(lines), sorted(binding))
+        # The live agent's few levels may or may not reach a capacity yet: only the synthetic ones are known.
+        self.assertEqual(sorted(a for a in lines if a != "live-host"), sorted(binding))
         for aid, (res, cap) in binding.items():
             self.assertEqual(lines[aid]["resource"], res)
             self.assertAlmostEqual(lines[aid]["users"], cap, delta=1e-6 * cap)
