@@ -26,7 +26,8 @@ static json_t *agent_to_json(const QueryAgent *a, const QuerySample *latest)
                 json_decref(o);
                 return NULL;
         }
-        if (api_json_set(o, "id", json_string(a->id)) < 0 || api_json_set(o, "virt", api_json_text(a->virt)) < 0 ||
+        if (api_json_set(o, "id", json_string(a->id)) < 0 ||
+            api_json_set(o, "virt", api_json_text(a->virt)) < 0 ||
             api_json_set(o, "hostname", api_json_text(a->hostname)) < 0 ||
             api_json_set(o, "connected", json_boolean(a->connected)) < 0 ||
             api_json_set(o, "last_seen_ms", api_json_integer(a->last_seen_ms)) < 0 ||
@@ -40,7 +41,7 @@ static json_t *agent_to_json(const QueryAgent *a, const QuerySample *latest)
             api_json_set(o, "transport", api_json_text(a->transport)) < 0 ||
             api_json_set(o, "agent_version", api_json_text(a->agent_version)) < 0 ||
             api_json_set(o, "cgroup_version",
-                     a->cgroup_version >= 0 ? json_integer(a->cgroup_version) : json_null()) < 0 ||
+                         a->cgroup_version >= 0 ? json_integer(a->cgroup_version) : json_null()) < 0 ||
             api_json_set(o, "cgroup_mode", api_json_text(a->cgroup_mode)) < 0 ||
             api_json_set(o, "cgroup_path", api_json_text(a->cgroup_path)) < 0 ||
             api_json_set(o, "swap_limit_bytes", api_json_integer(a->swap_limit_bytes)) < 0 ||
@@ -61,20 +62,16 @@ static int agents_append(const QueryAgent *a, const QuerySample *latest, void *u
         return json_array_append_new(userdata, o) < 0 ? -ENOMEM : 0;
 }
 
-int api_agents_array(Query *q, const ApiRequest *req, QueryAgentCb append, ApiResponse *ret)
+int api_agents_array(Query *q, QueryAgentCb append, ApiResponse *ret)
 {
-        static const char *const allowed[] = {NULL};
-        json_t *a;
+        json_t *a = json_array();
 
-        if (api_args_check(req, allowed, NULL, ret) < 0)
-                return 0;
-        a = json_array();
         return a ? api_response_array(ret, a, query_agents(q, append, a)) : -ENOMEM;
 }
 
 int api_route_agents(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
-        return api_agents_array(q, req, agents_append, ret);
+        return api_agents_array(q, agents_append, ret);
 }
 
 int api_find_agent(Query *q, const char *id, QueryAgent *ret_agent, ApiResponse *ret)
@@ -93,12 +90,11 @@ int api_find_agent(Query *q, const char *id, QueryAgent *ret_agent, ApiResponse 
 
 int api_route_agent(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
-        static const char *const allowed[] = {NULL};
         QueryAgent a;
         QuerySample latest;
         int r;
 
-        if (api_args_check(req, allowed, NULL, ret) < 0 || api_find_agent(q, id, &a, ret) < 0)
+        if (api_find_agent(q, id, &a, ret) < 0)
                 return 0;
         r = query_latest(q, a.num, &latest);
         if (r < 0)
@@ -117,14 +113,11 @@ static const QueryColumn latest_columns[] = {
  * from the database, and then live learns the agent. */
 int api_route_latest(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
-        static const char *const allowed[] = {NULL};
         _cleanup_json_ json_t *o = NULL;
         QuerySample s;
         bool has = false;
         int r = 0;
 
-        if (api_args_check(req, allowed, NULL, ret) < 0)
-                return 0;
         if (req->live && id_is_valid(id)) {
                 int64_t num;
 
@@ -151,4 +144,3 @@ int api_route_latest(Query *q, const ApiRequest *req, const char *id, ApiRespons
                 return -ENOMEM;
         return api_response_json(ret, 200, TAKE_PTR(o));
 }
-

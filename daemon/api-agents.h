@@ -12,9 +12,8 @@ int api_route_agent(Query *q, const ApiRequest *req, const char *id, ApiResponse
 /* The newest sample of agent id, every value null when it has none yet. No arguments. */
 int api_route_latest(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret);
 
-/* A JSON array with what append adds for each agent; no arguments allowed. Shared with the Zabbix
- * discovery. */
-int api_agents_array(Query *q, const ApiRequest *req, QueryAgentCb append, ApiResponse *ret);
+/* A JSON array with what append adds for each agent. Shared with the Zabbix discovery. */
+int api_agents_array(Query *q, QueryAgentCb append, ApiResponse *ret);
 /* Looks agent id up into *ret_agent; answers 400 (invalid id), 404 (unknown) or 503 itself and returns < 0
  * then. */
 int api_find_agent(Query *q, const char *id, QueryAgent *ret_agent, ApiResponse *ret);

@@ -25,18 +25,14 @@ static int bbb_append(const QueryBbb *b, void *userdata)
         return 0;
 }
 
-int api_bbb_array(Query *q, const ApiRequest *req, QueryBbbCb append, ApiResponse *ret)
+int api_bbb_array(Query *q, QueryBbbCb append, ApiResponse *ret)
 {
-        static const char *const allowed[] = {NULL};
-        json_t *a;
+        json_t *a = json_array();
 
-        if (api_args_check(req, allowed, NULL, ret) < 0)
-                return 0;
-        a = json_array();
         return a ? api_response_array(ret, a, query_bbb(q, append, a)) : -ENOMEM;
 }
 
 int api_route_bbb(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
-        return api_bbb_array(q, req, bbb_append, ret);
+        return api_bbb_array(q, bbb_append, ret);
 }

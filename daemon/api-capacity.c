@@ -312,7 +312,6 @@ static void curves_csv_rows(FILE *f, const QueryAgent *a, const CapacityCurves *
 
 int api_route_curves(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
-        static const char *const allowed[] = { "agent", "metric", "format", "threshold", "from", "to", "experiment", NULL };
         _cleanup_free_ CapacityCurves *curves = NULL;
         _cleanup_free_ QueryAgent *list = NULL;
         _cleanup_free_ char *buf = NULL;
@@ -324,8 +323,8 @@ int api_route_curves(Query *q, const ApiRequest *req, const char *id, ApiRespons
         size_t n = 0, size = 0;
         int format, r = 0;
 
-        if (api_args_check(req, allowed, "agent", ret) < 0 || plan_metric(req, &metric, ret) < 0 ||
-            api_plan_format(req, false, &format, ret) < 0 || api_plan_args_parse(q, req, &p, ret) < 0 ||
+        if (plan_metric(req, &metric, ret) < 0 || api_plan_format(req, false, &format, ret) < 0 ||
+            api_plan_args_parse(q, req, &p, ret) < 0 ||
             api_plan_agents(q, req, &list, &n, ret) < 0)
                 return 0;
 
@@ -438,7 +437,6 @@ static json_t *model_agent_to_json(const QueryAgent *a, const CapacityModels *m,
 
 int api_route_model(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
-        static const char *const allowed[] = { "agent", "metric", "threshold", "from", "to", "experiment", "mix", NULL };
         _cleanup_free_ QueryAgent *list = NULL;
         _cleanup_json_ json_t *o = NULL;
         json_t *arr;
@@ -447,8 +445,8 @@ int api_route_model(Query *q, const ApiRequest *req, const char *id, ApiResponse
         size_t n = 0;
         int r = 0;
 
-        if (api_args_check(req, allowed, "agent", ret) < 0 || plan_metric(req, &metric, ret) < 0 ||
-            api_plan_args_parse(q, req, &p, ret) < 0 || api_plan_agents(q, req, &list, &n, ret) < 0)
+        if (plan_metric(req, &metric, ret) < 0 || api_plan_args_parse(q, req, &p, ret) < 0 ||
+            api_plan_agents(q, req, &list, &n, ret) < 0)
                 return 0;
 
         arr = json_array();

@@ -1,4 +1,5 @@
-/* How the HTTP API writes values (api-format.h): JSON through jansson, the series row writer, numbers, CSV. */
+/* How the HTTP API writes values (api-format.h): JSON through jansson, the series row writer, numbers, CSV.
+ */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -48,7 +49,8 @@ int api_json_set_columns(json_t *o, const QueryColumn *columns, size_t n, const 
         for (size_t i = 0; i < n; i++) {
                 QueryColumn c = columns[i];
 
-                if (api_json_set(o, query_column_to_string(c), s ? api_json_column(c, s->v[c]) : json_null()) < 0)
+                if (api_json_set(o, query_column_to_string(c),
+                                 s ? api_json_column(c, s->v[c]) : json_null()) < 0)
                         return -ENOMEM;
         }
         return 0;
@@ -60,7 +62,6 @@ json_t *api_json_interval(double lo, double hi)
                 return json_null();
         return json_pack("[o,o]", api_json_number(lo), api_json_number(hi));
 }
-
 
 static bool jb_reserve(ApiJsonBuf *b, size_t n)
 {
@@ -224,4 +225,3 @@ void api_csv_numbers(FILE *f, const double *v, size_t n)
                 api_csv_number(f, v[i]);
         }
 }
-

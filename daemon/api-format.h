@@ -12,7 +12,8 @@
 #include "macro.h"
 #include "query.h"
 
-#define API_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15)) /* 15 digits: exact enough, no binary noise */
+#define API_JSON_FLAGS                                                                                      \
+        (JSON_COMPACT | JSON_REAL_PRECISION(15)) /* 15 digits: exact enough, no binary noise */
 
 /* jansson provides json_decrefp(). */
 #define _cleanup_json_ _cleanup_(json_decrefp)

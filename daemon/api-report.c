@@ -189,7 +189,6 @@ static void report_csv_row(FILE *f, const ReportData *d, const ApiPlanArgs *p)
 
 int api_route_report(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
-        static const char *const allowed[] = { "agent", "format", "from", "to", "experiment", "mix", NULL };
         _cleanup_free_ ReportData *data = NULL;
         _cleanup_free_ ReportAgent *views = NULL;
         _cleanup_free_ QueryAgent *list = NULL;
@@ -201,8 +200,8 @@ int api_route_report(Query *q, const ApiRequest *req, const char *id, ApiRespons
         ApiPlanArgs p;
         int format, r = 0;
 
-        if (api_args_check(req, allowed, "agent", ret) < 0 || api_plan_format(req, true, &format, ret) < 0 ||
-            api_plan_args_parse(q, req, &p, ret) < 0 || api_plan_agents(q, req, &list, &n, ret) < 0)
+        if (api_plan_format(req, true, &format, ret) < 0 || api_plan_args_parse(q, req, &p, ret) < 0 ||
+            api_plan_agents(q, req, &list, &n, ret) < 0)
                 return 0;
         data = calloc(MAX(n, (size_t)1), sizeof(ReportData));
         views = calloc(MAX(n, (size_t)1), sizeof(ReportAgent));

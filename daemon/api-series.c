@@ -454,7 +454,6 @@ static int series_parse_metrics(Series *s, const char *v, ApiResponse *ret)
 
 int api_route_series(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
-        static const char *const allowed[] = {"from", "to", "step", "metrics", "limit", "agg", NULL};
         Series s = {0};
         ApiSeriesPlan plan;
         QueryAgent a;
@@ -463,8 +462,6 @@ int api_route_series(Query *q, const ApiRequest *req, const char *id, ApiRespons
         const char *v;
         int r;
 
-        if (api_args_check(req, allowed, NULL, ret) < 0)
-                return 0;
         if (api_arg_time(req, "to", req->now_ms, &to, ret) < 0 ||
             api_arg_time(req, "from", MAX(to - API_SERIES_RANGE_DEFAULT_MS, 0), &from, ret) < 0)
                 return 0;
@@ -499,7 +496,8 @@ int api_route_series(Query *q, const ApiRequest *req, const char *id, ApiRespons
                 if (step < 0) /* stored rows are not aggregated: a silently ignored agg would mislead */
                         return api_error(ret, 400, "parameter 'agg' applies to buckets, not to step=raw");
         }
-        if (series_parse_metrics(&s, api_arg_get(req, "metrics"), ret) < 0 || api_find_agent(q, id, &a, ret) < 0)
+        if (series_parse_metrics(&s, api_arg_get(req, "metrics"), ret) < 0 ||
+            api_find_agent(q, id, &a, ret) < 0)
                 return 0;
         for (size_t i = 0; i < s.n_metrics; i++)
                 s.columns |= QUERY_COLUMN_BIT(s.metrics[i]);
@@ -547,17 +545,17 @@ int api_route_series(Query *q, const ApiRequest *req, const char *id, ApiRespons
         ret->size = s.out.size;
 
         r = api_response_set_header(ret, "X-Seatmeter-Source", "%s",
-                                plan.raw      ? "raw"
-                                : plan.trends ? "trends"
-                                              : "samples");
+                                    plan.raw      ? "raw"
+                                    : plan.trends ? "trends"
+                                                  : "samples");
         if (r >= 0 && !plan.raw)
                 r = api_response_set_header(ret, "X-Seatmeter-Step-Ms", "%lld", (long long)plan.step_ms);
         if (r >= 0 && !plan.raw && !plan.trends)
                 r = api_response_set_header(ret, "X-Seatmeter-Cached-Buckets", "%llu",
-                                        (unsigned long long)s.cache_hits);
+                                            (unsigned long long)s.cache_hits);
         /* A raw answer cut at limit says where the next page starts. */
         if (r >= 0 && plan.raw && s.n_rows >= limit)
-                r = api_response_set_header(ret, "X-Seatmeter-Next-From", "%lld", (long long)s.last_time_ms + 1);
+                r = api_response_set_header(ret, "X-Seatmeter-Next-From", "%lld",
+                                            (long long)s.last_time_ms + 1);
         return r;
 }
-

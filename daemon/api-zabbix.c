@@ -48,12 +48,11 @@ static int zabbix_discovery_append(const QueryAgent *a, const QuerySample *lates
 
 int api_route_zabbix_discovery(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
-        return api_agents_array(q, req, zabbix_discovery_append, ret);
+        return api_agents_array(q, zabbix_discovery_append, ret);
 }
 
 int api_route_zabbix_agent(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
-        static const char *const allowed[] = {NULL};
         static const QueryColumn columns[] = {
                 QUERY_CPU_CORES,      QUERY_CPU_RATIO,         QUERY_THROTTLED_RATIO,
                 QUERY_MEMORY_BYTES,   QUERY_WORKING_SET_BYTES, QUERY_CACHE_BYTES,
@@ -70,7 +69,7 @@ int api_route_zabbix_agent(Query *q, const ApiRequest *req, const char *id, ApiR
         bool has, fresh;
         int r;
 
-        if (api_args_check(req, allowed, NULL, ret) < 0 || api_find_agent(q, id, &a, ret) < 0)
+        if (api_find_agent(q, id, &a, ret) < 0)
                 return 0;
         r = query_latest(q, a.num, &s);
         if (r < 0)
@@ -121,7 +120,7 @@ static int zabbix_bbb_discovery_append(const QueryBbb *b, void *userdata)
 
 int api_route_zabbix_bbb_discovery(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
-        return api_bbb_array(q, req, zabbix_bbb_discovery_append, ret);
+        return api_bbb_array(q, zabbix_bbb_discovery_append, ret);
 }
 
 typedef struct ZabbixBbbFind {
@@ -146,15 +145,12 @@ static int zabbix_bbb_find(const QueryBbb *b, void *userdata)
  * nothing: a server whose poller stopped is not reported as still holding its last meetings. */
 int api_route_zabbix_bbb(Query *q, const ApiRequest *req, const char *name, ApiResponse *ret)
 {
-        static const char *const allowed[] = {NULL};
         _cleanup_json_ json_t *o = NULL;
         ZabbixBbbFind f = {.name = name};
         const QueryBbb *b = &f.found;
         bool fresh;
         int r;
 
-        if (api_args_check(req, allowed, NULL, ret) < 0)
-                return 0;
         r = query_bbb(q, zabbix_bbb_find, &f);
         if (r < 0)
                 return api_db_error(ret, r);
@@ -195,13 +191,10 @@ static int zabbix_count_agent(const QueryAgent *a, const QuerySample *latest, vo
  * cannot be opened, so that Zabbix sees "database down" rather than an unsupported item. */
 int api_route_zabbix_daemon(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
-        static const char *const allowed[] = {NULL};
         _cleanup_json_ json_t *o = NULL;
         int64_t agents = 0;
         bool db_ok;
 
-        if (api_args_check(req, allowed, NULL, ret) < 0)
-                return 0;
         db_ok = q && query_agents(q, zabbix_count_agent, &agents) >= 0;
         o = json_pack(
                 "{s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "version", PACKAGE_VERSION,
@@ -222,4 +215,3 @@ int api_route_zabbix_daemon(Query *q, const ApiRequest *req, const char *id, Api
                 return -ENOMEM;
         return api_response_json(ret, 200, TAKE_PTR(o));
 }
-

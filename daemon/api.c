@@ -1,5 +1,5 @@
-/* The HTTP API's requests and responses (api.h): checking a request, dispatching it to its resource's
- * module (api-*.c), and the response and argument helpers those share. */
+/* The HTTP API's requests and responses (api.h): checking a request and dispatching it to its
+ * route (routes.h) in a resource's module (api-*.c), and the response and argument helpers those share. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -7,30 +7,10 @@
 
 #include <jansson.h>
 
-#include "api-agents.h"
-#include "api-bbb.h"
-#include "api-capacity.h"
-#include "api-experiments.h"
-#include "api-report.h"
-#include "api-series.h"
-#include "api-status.h"
-#include "api-zabbix.h"
 #include "api.h"
+#include "routes.h"
 #include "log.h"
 #include "util.h"
-
-static const char *const routes_prefix = "/api/v1/";
-
-bool api_handles(const char *path)
-{
-        return streq(path, "/healthz") || streq(path, "/metrics") ||
-               strneq(path, routes_prefix, strlen(routes_prefix));
-}
-
-bool api_accepts_post(const char *path)
-{
-        return streq(path, "/api/v1/experiments");
-}
 
 void api_response_done(ApiResponse *r)
 {
@@ -130,12 +110,14 @@ int api_response_csv(FILE **f, char **buf, size_t *size, const char *name, ApiRe
         ret->content_type = API_CONTENT_TYPE_CSV;
         ret->body = TAKE_PTR(*buf);
         ret->size = *size;
-        return api_response_set_header(ret, "Content-Disposition", "inline; filename=\"seatmeter-%s.csv\"", name);
+        return api_response_set_header(ret, "Content-Disposition", "inline; filename=\"seatmeter-%s.csv\"",
+                                       name);
 }
 
 /* ---- query arguments ---- */
 
-int api_args_check(const ApiRequest *req, const char *const *allowed, const char *repeatable, ApiResponse *ret)
+int api_args_check(const ApiRequest *req, const char *const *allowed, const char *repeatable,
+                   ApiResponse *ret)
 {
         for (size_t i = 0; i < req->n_args; i++) {
                 const char *k = req->args[i].key;
@@ -186,77 +168,42 @@ int api_arg_time(const ApiRequest *req, const char *key, int64_t def, int64_t *r
 
 /* ---- dispatch ---- */
 
-static int dispatch(Query *q, const ApiRequest *req, ApiResponse *ret)
+int api_method_not_allowed(ApiResponse *ret, const Route *route)
 {
-        const char *p = req->path, *rest;
-        char id[QUERY_ID_MAX + 2];
-        size_t n;
+        char list[ROUTES_ALLOW_MAX], allow[ROUTES_ALLOW_MAX];
+        int r;
 
-        if (streq(p, "/healthz"))
-                return api_route_healthz(q, req, NULL, ret);
-        if (streq(p, "/api/v1/status"))
-                return api_route_status(q, req, NULL, ret);
-        if (streq(p, "/api/v1/zabbix/daemon"))
-                return api_route_zabbix_daemon(q, req, NULL, ret);
-        if (!q)
-                return api_error(ret, 503, "database unavailable");
-        if (streq(p, "/metrics"))
-                return api_route_metrics(q, req, NULL, ret);
-        if (!strneq(p, routes_prefix, strlen(routes_prefix)))
-                return api_error(ret, 404, "no such route");
-        p += strlen(routes_prefix);
+        routes_allow(route, " and ", list, sizeof(list));
+        routes_allow(route, ", ", allow, sizeof(allow));
+        r = api_error(ret, 405, "method not allowed (%s only)", list);
+        if (r >= 0)
+                r = api_response_set_header(ret, "Allow", "%s", allow);
+        return r;
+}
 
-        if (streq(p, "agents"))
-                return api_route_agents(q, req, NULL, ret);
-        if (streq(p, "curves"))
-                return api_route_curves(q, req, NULL, ret);
-        if (streq(p, "model"))
-                return api_route_model(q, req, NULL, ret);
-        if (streq(p, "report"))
-                return api_route_report(q, req, NULL, ret);
-        if (streq(p, "experiments"))
-                return api_route_experiments(q, req, NULL, ret);
-        if (streq(p, "bbb"))
-                return api_route_bbb(q, req, NULL, ret);
-        if (streq(p, "zabbix/discovery"))
-                return api_route_zabbix_discovery(q, req, NULL, ret);
-        if (streq(p, "zabbix/bbb"))
-                return api_route_zabbix_bbb_discovery(q, req, NULL, ret);
+/* Runs m's handler once the route's own rules hold: its methods, the database, the {id} segment's length
+ * and the arguments it takes. */
+static int dispatch(Query *q, const ApiRequest *req, const RouteMatch *m, ApiResponse *ret)
+{
+        const Route *route = m->route;
+        char id[QUERY_ID_MAX + 1];
 
-        if (strneq(p, "agents/", 7))
-                rest = p + 7;
-        else if (strneq(p, "zabbix/agents/", 14))
-                rest = p + 14;
-        else if (strneq(p, "zabbix/bbb/", 11))
-                rest = p + 11;
-        else
-                return api_error(ret, 404, "no such route");
-
-        n = strcspn(rest, "/");
-        if (n == 0 || n >= sizeof(id) - 1 || n > QUERY_ID_MAX)
-                return api_error(ret, n == 0 ? 404 : 400, n == 0 ? "no such route" : "invalid agent id");
-        memcpy(id, rest, n);
-        id[n] = 0;
-        rest += n;
-
-        if (p[0] == 'z') {
-                if (*rest)
-                        return api_error(ret, 404, "no such route");
-                if (p[7] == 'b')
-                        return api_route_zabbix_bbb(q, req, id, ret);
-                return api_route_zabbix_agent(q, req, id, ret);
+        if (req->method && !routes_method_allowed(route, req->method))
+                return api_method_not_allowed(ret, route);
+        if (m->id) {
+                if (m->id_len > QUERY_ID_MAX)
+                        return api_error(ret, 400, "invalid agent id");
+                memcpy(id, m->id, m->id_len);
+                id[m->id_len] = 0;
         }
-        if (streq(rest, ""))
-                return api_route_agent(q, req, id, ret);
-        if (streq(rest, "/latest"))
-                return api_route_latest(q, req, id, ret);
-        if (streq(rest, "/series"))
-                return api_route_series(q, req, id, ret);
-        return api_error(ret, 404, "no such route");
+        if (route->args && api_args_check(req, route->args, route->repeatable, ret) < 0)
+                return 0;
+        return route->handler(route->db == ROUTE_DB_NONE ? NULL : q, req, m->id ? id : NULL, ret);
 }
 
 int api_handle(Query *q, const ApiRequest *req, ApiResponse *ret)
 {
+        RouteMatch m;
         bool tx = false;
         int r;
 
@@ -271,15 +218,23 @@ int api_handle(Query *q, const ApiRequest *req, ApiResponse *ret)
                         return api_error(ret, 400, "query parameter value too long (at most %d bytes)",
                                          API_ARG_VALUE_MAX);
 
-        /* One snapshot per request: /metrics and curves read several tables. */
-        if (q && !streq(req->path, "/healthz") && !streq(req->path, "/api/v1/status") &&
-            !streq(req->path, "/api/v1/zabbix/daemon")) {
+        if (req->match)
+                m = *req->match;
+        else if (!routes_match(req->path, &m))
+                return api_error(ret, 404, "no such route");
+        if (!m.route->handler) /* a file of the dashboard: http.c serves those */
+                return api_error(ret, 404, "no such route");
+
+        if (m.route->db == ROUTE_DB_REQUIRED) {
+                if (!q)
+                        return api_error(ret, 503, "database unavailable");
+                /* One snapshot per request: /metrics and curves read several tables. */
                 r = query_begin(q);
                 if (r < 0)
                         return api_db_error(ret, r);
                 tx = true;
         }
-        r = dispatch(q, req, ret);
+        r = dispatch(q, req, &m, ret);
         if (tx)
                 query_end(q);
         if (r < 0) {
@@ -296,4 +251,3 @@ int api_handle(Query *q, const ApiRequest *req, ApiResponse *ret)
         }
         return 0;
 }
-

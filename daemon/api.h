@@ -12,9 +12,9 @@
 #include "query.h"
 #include "series-cache.h"
 
-#define API_ARGS_MAX 64                /* query arguments per request */
-#define API_ARG_VALUE_MAX 1024         /* bytes of one argument value */
-#define API_PATH_MAX 1024              /* bytes of the path */
+#define API_ARGS_MAX 64        /* query arguments per request */
+#define API_ARG_VALUE_MAX 1024 /* bytes of one argument value */
+#define API_PATH_MAX 1024      /* bytes of the path */
 #define API_HOUR_MS (3600LL * 1000)
 #define API_TIME_MAX_MS 253402300799999LL /* 9999-12-31T23:59:59.999Z */
 
@@ -22,31 +22,32 @@
 #define API_CONTENT_TYPE_CSV "text/csv; charset=utf-8"
 #define API_CONTENT_TYPE_HTML "text/html; charset=utf-8"
 
+typedef struct Route Route;           /* routes.h */
+typedef struct RouteMatch RouteMatch; /* routes.h */
+
 typedef struct ApiArg {
         const char *key;
         const char *value;
 } ApiArg;
 
 typedef struct ApiRequest {
-        const char *method; /* "GET" or "HEAD", or "POST" for the routes api_accepts_post() names; other
-                             * methods are answered 405 before reaching here */
-        const char *path;   /* without the query string, e.g. "/api/v1/agents/x/latest" */
-        const ApiArg *args; /* in the order given; keys may repeat (agent=) */
+        const char *method;      /* "GET", "HEAD", "POST": one its route takes (else 405); NULL: not checked */
+        const char *path;        /* without the query string, e.g. "/api/v1/agents/x/latest" */
+        const RouteMatch *match; /* path's route when the caller matched it already, or NULL */
+        const ApiArg *args;      /* in the order given; keys may repeat (agent=) */
         size_t n_args;
-        int64_t now_ms;     /* the default end of time ranges */
-        SeriesCache *cache; /* finished series buckets shared between requests, or NULL */
-        Live *live;         /* the newest committed sample of each agent, or NULL: read the database */
+        int64_t now_ms;          /* the default end of time ranges */
+        SeriesCache *cache;      /* finished series buckets shared between requests, or NULL */
+        Live *live;              /* the newest committed sample of each agent, or NULL: read the database */
         const char *config_file; /* for /api/v1/status: the file read, NULL or "": built-in defaults */
         const char *db_path;     /* for /api/v1/status, or NULL */
         int64_t zabbix_max_age_ms; /* older samples are not served as current to Zabbix; 0: the default */
-        const Config *config; /* thresholds and experiments of the capacity routes, or NULL: defaults */
-        const char *body;     /* a POST's body (not NUL-terminated), NULL for GET and HEAD */
+        const Config *config;      /* thresholds and experiments of the capacity routes, or NULL: defaults */
+        const char *body;          /* a POST's body (not NUL-terminated), NULL for GET and HEAD */
         size_t body_size;
 } ApiRequest;
 
-/* Whether path takes POST (its body at most API_BODY_MAX bytes): /api/v1/experiments only. */
-bool api_accepts_post(const char *path);
-#define API_BODY_MAX 4096
+#define API_BODY_MAX 4096 /* bytes of a POST's body (the routes that take POST: routes.c) */
 
 typedef struct ApiResponse {
         unsigned status;
@@ -63,13 +64,14 @@ typedef struct ApiResponse {
  * {id} segment of the path, NULL for a path without one. Returns what api_handle() documents. */
 typedef int (*ApiHandler)(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret);
 
-/* Whether path is one of the API's routes (as opposed to a static file or an unknown path). */
-bool api_handles(const char *path);
-
-/* Answers req from q (which may be NULL when the database cannot be opened: data routes then answer 503).
- * Always fills *ret with a complete response, errors included (400/404/405/503 with {"error":"..."});
- * returns -ENOMEM only when not even that could be built. */
+/* Answers req by its route (routes.h) from q (which may be NULL when the database cannot be opened:
+ * routes that need it then answer 503). Always fills *ret with a complete response, errors included
+ * (400/404/405/503 with {"error":"..."}); returns -ENOMEM only when not even that could be built. */
 int api_handle(Query *q, const ApiRequest *req, ApiResponse *ret);
+
+/* The 405 for a method route does not take (every route's when NULL), with its Allow header. Returns 0
+ * or -ENOMEM. */
+int api_method_not_allowed(ApiResponse *ret, const Route *route);
 
 void api_response_done(ApiResponse *r);
 
@@ -101,7 +103,8 @@ int api_response_set_header(ApiResponse *r, const char *name, const char *fmt, .
 
 /* Checks that every argument is one of allowed (NULL-terminated) and that only repeatable (or NULL)
  * repeats. Arguments starting with "_" (cache busters) are ignored. Answers 400 itself and returns < 0. */
-int api_args_check(const ApiRequest *req, const char *const *allowed, const char *repeatable, ApiResponse *ret);
+int api_args_check(const ApiRequest *req, const char *const *allowed, const char *repeatable,
+                   ApiResponse *ret);
 /* The value of the first argument key ("" for a key without value), or NULL when absent. */
 const char *api_arg_get(const ApiRequest *req, const char *key);
 /* Parses the epoch-ms argument key within [0, API_TIME_MAX_MS] into *ret; def when absent. Answers 400

@@ -1,7 +1,8 @@
 /* The HTTP server: libmicrohttpd with an internal thread pool over epoll. Each worker thread lazily opens
  * its own read-only SQLite connection (query.h), so HTTP reads never wait on, or stall, the ingest
- * writer (WAL). Routes are in api.c; this file does transport, authentication, TLS and the dashboard's
- * static files. */
+ * writer (WAL). Which paths exist, and what each needs, is the route table's (routes.h); this file does
+ * what the table says at the transport: methods, authentication, TLS, the dashboard's static files, and
+ * the database connection handed to api_handle(). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include "http.h"
 #include "log.h"
 #include "query.h"
+#include "routes.h"
 #include "stats.h"
 #include "util.h"
 #include "web-files.h"
@@ -67,7 +69,6 @@ struct Http {
 
         HttpAsset *assets;
         size_t n_assets;
-        const HttpAsset *index;
 };
 
 /* ---- per-thread database connections ---- */
@@ -144,8 +145,6 @@ static enum MHD_Result queue_api(struct MHD_Connection *c, ApiResponse *r)
         for (size_t i = 0; i < ELEMENTSOF(r->header_names); i++)
                 if (r->header_names[i])
                         MHD_add_response_header(resp, r->header_names[i], r->header_values[i]);
-        if (r->status == 405)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
         if (r->status == 401)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                         "Bearer realm=\"seatmeter\", error=\"invalid_token\"");
@@ -246,7 +245,7 @@ static int http_load_assets(Http *h)
                 a->name = f->name;
                 a->content_type = content_type_for(f->name);
                 /* The page is revalidated on every load; its assets may be reused for a few minutes. */
-                a->cache_control = streq(f->name, "index.html") ? "no-cache" : "public, max-age=300";
+                a->cache_control = streq(f->name, ROUTES_INDEX_FILE) ? "no-cache" : "public, max-age=300";
                 snprintf(a->etag, sizeof(a->etag), "\"%016llx\"",
                          (unsigned long long)fnv1a64(f->data, f->size));
 
@@ -268,15 +267,12 @@ static int http_load_assets(Http *h)
                 MHD_add_response_header(a->not_modified, MHD_HTTP_HEADER_ETAG, a->etag);
                 add_common_headers(a->response);
                 add_common_headers(a->not_modified);
-                if (streq(f->name, "index.html")) {
+                if (streq(f->name, ROUTES_INDEX_FILE)) {
                         MHD_add_response_header(a->response, "X-Frame-Options", "DENY");
                         MHD_add_response_header(a->response, "Referrer-Policy", "no-referrer");
                 }
                 h->n_assets++;
         }
-        for (size_t i = 0; i < h->n_assets; i++)
-                if (streq(h->assets[i].name, "index.html"))
-                        h->index = &h->assets[i];
         return 0;
 }
 
@@ -370,15 +366,22 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
         Query *q = NULL;
         const HttpAsset *asset;
         HttpBody *body = NULL;
-        bool post = streq(method, MHD_HTTP_METHOD_POST);
+        bool post = streq(method, MHD_HTTP_METHOD_POST); /* past the method check: a route that takes it */
+        RouteMatch m;
+        bool found;
         int r;
 
         if (!*con_cls)
                 http_guard_request_started(h->guard, c);
-        if (!streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD) &&
-            !(post && api_accepts_post(url)))
+        found = routes_match(url, &m);
+        if (!routes_method_allowed(found ? m.route : NULL, method)) {
+                ApiResponse e = {0};
+
                 /* Answered at once: libmicrohttpd then discards any body and closes the connection. */
-                return queue_error(c, 405, "method not allowed (GET and HEAD only; POST to /api/v1/experiments)");
+                if (api_method_not_allowed(&e, found ? m.route : NULL) < 0)
+                        return MHD_NO;
+                return queue_api(c, &e);
+        }
 
         /* The first call only announces the request. Answering in it would make libmicrohttpd close
          * the connection afterwards (an "early" response), which costs a new connection per request. */
@@ -409,23 +412,17 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
         STATS_INC(http_requests);
         if (strnlen(url, API_PATH_MAX + 1) > API_PATH_MAX)
                 return queue_error(c, 414, "path too long");
+        if (!found)
+                return queue_error(c, 404, "no such route");
 
-        /* The dashboard's files carry no data and must load so that the page can ask for the token;
-         * /healthz stays open for probes. Everything else needs the token when one is set. */
-        if (streq(url, "/") || streq(url, "/index.html")) {
-                if (!h->index)
-                        return queue_error(c, 404, "no dashboard built in");
-                return queue_asset(c, h->index);
-        }
-        if (strneq(url, "/assets/", 8)) {
-                asset = http_find_asset(h, url + 8);
+        if (!m.route->handler) {
+                /* A file of the dashboard: the one the route names, or the rest of the path. */
+                asset = http_find_asset(h, m.route->asset ? m.route->asset : m.rest);
                 if (!asset)
-                        return queue_error(c, 404, "no such file");
+                        return queue_error(c, 404, m.route->asset ? "no dashboard built in" : "no such file");
                 return queue_asset(c, asset);
         }
-        if (!api_handles(url))
-                return queue_error(c, 404, "no such route");
-        if (h->has_token && !streq(url, "/healthz")) {
+        if (h->has_token && m.route->access == ROUTE_TOKEN) {
                 unsigned n_auth = 0;
 
                 /* Which of two Authorization headers would count is a guess; neither does. */
@@ -447,11 +444,12 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
                 return queue_api(c, &e);
         }
 
-        if (!streq(url, "/healthz"))
+        if (m.route->db != ROUTE_DB_NONE)
                 q = http_thread_query(h);
         req = (ApiRequest){
                 .method = method,
                 .path = url,
+                .match = &m,
                 .args = args.args,
                 .n_args = args.n,
                 .now_ms = now_ms(),

@@ -7,6 +7,7 @@
 
 #include "daemon/api-series.h"
 #include "daemon/api.h"
+#include "daemon/routes.h"
 
 static TestDb db;
 static Query *q;
@@ -136,13 +137,69 @@ static void test_format_double(void **state)
         }
 }
 
+/* The route table decides access, the database and the handler for every path. */
 static void test_names(void **state)
 {
-        assert_true(api_handles("/healthz"));
-        assert_true(api_handles("/metrics"));
-        assert_true(api_handles("/api/v1/anything"));
-        assert_false(api_handles("/"));
-        assert_false(api_handles("/assets/app.js"));
+        RouteMatch m;
+        char allow[ROUTES_ALLOW_MAX];
+
+        assert_true(routes_match("/healthz", &m));
+        assert_int_equal(m.route->access, ROUTE_PUBLIC);
+        assert_int_equal(m.route->db, ROUTE_DB_NONE);
+        assert_non_null(m.route->handler);
+        assert_true(routes_match("/metrics", &m));
+        assert_int_equal(m.route->access, ROUTE_TOKEN);
+        assert_int_equal(m.route->db, ROUTE_DB_REQUIRED);
+        /* Unknown API paths need the token too (then 404), so nothing tells which exist. */
+        assert_true(routes_match("/api/v1/anything", &m));
+        assert_int_equal(m.route->access, ROUTE_TOKEN);
+        assert_true(routes_match("/api/v1/zabbix/daemon", &m));
+        assert_int_equal(m.route->db, ROUTE_DB_OPTIONAL);
+        assert_true(routes_match("/api/v1/status", &m));
+        assert_int_equal(m.route->db, ROUTE_DB_NONE);
+
+        assert_true(routes_match("/", &m));
+        assert_null(m.route->handler);
+        assert_string_equal(m.route->asset, ROUTES_INDEX_FILE);
+        assert_int_equal(m.route->access, ROUTE_PUBLIC);
+        assert_true(routes_match("/assets/app.js", &m));
+        assert_null(m.route->handler);
+        assert_null(m.route->asset);
+        assert_string_equal(m.rest, "app.js");
+        assert_false(routes_match("/elsewhere", &m));
+        assert_false(routes_match("/api/v1", &m));
+        assert_false(routes_match("/healthz/", &m));
+
+        assert_true(routes_match("/api/v1/agents/lxc-1/latest", &m));
+        assert_int_equal(m.id_len, 5);
+        assert_true(strneq(m.id, "lxc-1", 5));
+        assert_non_null(m.route->handler);
+        assert_true(routes_match("/api/v1/agents/lxc-1", &m));
+        assert_int_equal(m.id_len, 5);
+        assert_null(m.rest);
+        /* An empty {id} matches only the catch-all. */
+        assert_true(routes_match("/api/v1/agents//latest", &m));
+        assert_null(m.id);
+        assert_non_null(m.rest);
+
+        assert_true(routes_method_allowed(NULL, "GET"));
+        assert_true(routes_method_allowed(NULL, "HEAD"));
+        assert_false(routes_method_allowed(NULL, "POST"));
+        assert_true(routes_match("/api/v1/agents", &m));
+        assert_false(routes_method_allowed(m.route, "DELETE"));
+        routes_allow(m.route, ", ", allow, sizeof(allow));
+        assert_string_equal(allow, "GET, HEAD");
+        routes_allow(NULL, " and ", allow, sizeof(allow));
+        assert_string_equal(allow, "GET and HEAD");
+        routes_allow(NULL, ", ", allow, 5);
+        assert_string_equal(allow, "GET");
+        /* POST only where a route takes it. */
+        assert_true(routes_match("/api/v1/experiments", &m));
+        assert_true(routes_method_allowed(m.route, "POST"));
+        routes_allow(m.route, ", ", allow, sizeof(allow));
+        assert_string_equal(allow, "GET, HEAD, POST");
+        assert_true(routes_match("/api/v1/curves", &m));
+        assert_false(routes_method_allowed(m.route, "POST"));
 }
 
 /* Runs one request at now_ms (with a Zabbix max age, 0: the default) and returns the parsed JSON body (or
@@ -299,6 +356,21 @@ static void test_errors(void **state)
         check(q, "/api/v1/agents/lxc-1/latest/x", NULL, 0, 404);
         check(q, "/api/v1/zabbix/agents/lxc-1/x", NULL, 0, 404);
         check(q, "/api/v1/", NULL, 0, 404);
+        check(NULL, "/api/v1/nothing", NULL, 0, 404); /* unknown whether or not the database opens */
+        check(q, "/", NULL, 0, 404);                  /* the dashboard's files are http.c's */
+        check(q, "/api/v1/agents/a123456789b123456789c123456789d123456789e123456789f123456789g1234", NULL, 0,
+              400);
+        check(NULL, "/api/v1/status", NULL, 0, 200);
+        {
+                ApiRequest req = {.method = "POST", .path = "/api/v1/agents", .now_ms = TESTDB_T0};
+                ApiResponse r;
+
+                assert_int_equal(api_handle(q, &req, &r), 0);
+                assert_int_equal(r.status, 405);
+                assert_string_equal(r.header_names[0], "Allow");
+                assert_string_equal(r.header_values[0], "GET, HEAD");
+                api_response_done(&r);
+        }
         check(q, "/elsewhere", NULL, 0, 404);
         {
                 ApiArg a[] = {{"from", "5"}, {"to", "4"}};
