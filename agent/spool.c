@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 
 #include "spool.h"
+#include "util.h"
 
 #define SPOOL_MAGIC "SMSPOOL1"
 #define SPOOL_MAGIC_SIZE 8
@@ -225,14 +226,8 @@ static int ensure_capacity(Spool *s)
 
 static void note_replay_drop(Spool *s, uint64_t seq)
 {
-        if (s->replay_n == s->replay_alloc) {
-                size_t n = MAX((size_t)64, s->replay_alloc * 2);
-                uint64_t *p = realloc(s->replay_dropped, n * sizeof(uint64_t));
-                if (!p)
-                        return; /* only the count at load suffers */
-                s->replay_dropped = p;
-                s->replay_alloc = n;
-        }
+        if (GREEDY_REALLOC(s->replay_dropped, s->replay_alloc, s->replay_n + 1) < 0)
+                return; /* only the count at load suffers */
         s->replay_dropped[s->replay_n++] = seq;
 }
 

@@ -56,7 +56,7 @@ typedef struct Daemon {
         sd_event *event;
         Config *config;
         Config **old_configs; /* kept alive: the HTTP threads may still hold pointers into them */
-        size_t n_old_configs;
+        size_t n_old_configs, alloc_old_configs;
         int db_lock_fd; /* holds the database's single-writer lock; closed after the store */
         Store *store;
         Live *live; /* newest sample per agent: written by the store, read by the HTTP threads */
@@ -308,7 +308,6 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
 {
         Daemon *d = userdata;
         _cleanup_(config_freep) Config *c = NULL;
-        Config **old;
         int r;
 
         (void)sd_notify(false, "RELOADING=1");
@@ -322,12 +321,10 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
             memcmp(c->listen, d->config->listen, sizeof c->listen[0] * c->n_listen) != 0)
                 log_notice("Changes of db, http or listen take effect at the next restart.");
 
-        old = realloc(d->old_configs, (d->n_old_configs + 1) * sizeof *old);
-        if (!old) {
+        if (GREEDY_REALLOC(d->old_configs, d->alloc_old_configs, d->n_old_configs + 1) < 0) {
                 log_oom();
                 goto done;
         }
-        d->old_configs = old;
         if (d->poller) {
                 r = bbb_poller_reload(d->poller, c);
                 if (r < 0) {
