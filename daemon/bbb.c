@@ -722,10 +722,34 @@ int bbb_poller_users_at(BbbPoller *p, const char *name, int64_t time_ms, int64_t
         return r;
 }
 
+/* The one rule of "participants of a BBB server at time_ms": known when the server was up after newest,
+ * the newest poll at or before time_ms, and newest_ok, the newest successful poll at or before it, is at
+ * most max_age_ms old. So one failed poll keeps the last count (the server is not down yet), for live and
+ * backfilled samples alike. */
+static int counts_by_rule(const BbbPollRecord *newest, const BbbPollRecord *newest_ok, int64_t time_ms,
+                          int64_t max_age_ms, StoreCounts *ret)
+{
+        if (!newest || !newest->up || !newest_ok || time_ms - newest_ok->time_ms > max_age_ms)
+                return 0;
+        *ret = (StoreCounts){ .users = newest_ok->participants, .listeners = newest_ok->listeners,
+                              .voice = newest_ok->voice, .video = newest_ok->video };
+        return 1;
+}
+
+static BbbPollRecord record_from_row(const StoreBbbPollRow *row, bool ok)
+{
+        return (BbbPollRecord){ .time_ms = row->time_ms, .ok = ok, .up = row->up, .participants = row->counts.users,
+                                .listeners = row->counts.listeners, .voice = row->counts.voice,
+                                .video = row->counts.video };
+}
+
 int bbb_poller_counts_at(BbbPoller *p, const char *name, int64_t time_ms, StoreCounts *ret)
 {
         const BbbPollRecord *newest = NULL, *newest_ok = NULL;
+        BbbPollRecord stored, stored_ok;
+        StoreBbbPollRow row, row_ok;
         int64_t max_age_ms, oldest = INT64_MAX;
+        bool ask_store;
         BbbServer *s;
 
         assert(p);
@@ -749,18 +773,24 @@ int bbb_poller_counts_at(BbbPoller *p, const char *name, int64_t time_ms, StoreC
                         newest_ok = e;
         }
 
-        /* Older than what memory holds (a backfilled sample): the stored series knows. */
-        if (!newest && p->store && s->ring_n > 0 && time_ms < oldest) {
-                int r = store_bbb_counts_at(p->store, name, time_ms, max_age_ms, ret);
-                return r < 0 ? 0 : r;
+        /* What memory does not reach back to, the stored polls know: a moment older than every poll
+         * held (a backfilled sample; with none held yet, after a start, only one older than a fresh
+         * poll could be, so that a live sample waits for the first poll), or a server up whose last
+         * success may be older than the ring. */
+        ask_store = p->store &&
+                    ((!newest && (s->ring_n > 0 ? time_ms < oldest : time_ms < now_ms() - max_age_ms)) ||
+                     (newest && newest->up && !newest_ok && time_ms - oldest <= max_age_ms));
+        if (ask_store && store_bbb_polls_at(p->store, name, time_ms, time_ms - max_age_ms, &row, &row_ok) >= 0) {
+                if (!newest && row.time_ms >= 0) {
+                        stored = record_from_row(&row, false);
+                        newest = &stored;
+                }
+                if (row_ok.time_ms >= 0) {
+                        stored_ok = record_from_row(&row_ok, true);
+                        newest_ok = &stored_ok;
+                }
         }
-
-        /* Known when the server was up at that moment and a successful poll is fresh. */
-        if (!newest || !newest->up || !newest_ok || time_ms - newest_ok->time_ms > max_age_ms)
-                return 0;
-        *ret = (StoreCounts){ .users = newest_ok->participants, .listeners = newest_ok->listeners,
-                              .voice = newest_ok->voice, .video = newest_ok->video };
-        return 1;
+        return counts_by_rule(newest, newest_ok, time_ms, max_age_ms, ret);
 }
 
 unsigned bbb_poller_n_up(const BbbPoller *p)

@@ -26,7 +26,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(BbbPoller *, bbb_poller_free)
 int bbb_poller_reload(BbbPoller *p, const Config *c);
 
 /* Participant count of server name at time_ms (daemon clock) when a poll is fresh (within 2 intervals)
- * and the server is up. Returns 1 and *ret when known, 0 when unknown. */
+ * and the server is up. The one owner of that answer: from the newest polls held in memory, else from
+ * the stored ones (store_bbb_polls_at()). Returns 1 and *ret when known, 0 when unknown. */
 int bbb_poller_users_at(BbbPoller *p, const char *name, int64_t time_ms, int64_t *ret);
 /* The same, with the poll's listeners, voice and video (the participant mix of the per-stream model). */
 int bbb_poller_counts_at(BbbPoller *p, const char *name, int64_t time_ms, StoreCounts *ret);

@@ -448,27 +448,17 @@ static int sample_validate(const Conn *c, const Seatmeter__Sample *s, int64_t no
         return 0;
 }
 
-/* Participants (and their mix) of the agent's BBB server at the (clock-corrected) time of the sample;
- * users -1 if unknown. */
-static StoreCounts sample_counts(Conn *c, int64_t t, int64_t now)
+/* Participants (and their mix) of the agent's BBB server at the (clock-corrected) time of the sample,
+ * as the poller answers it (from its memory or the stored polls); users -1 if unknown. */
+static StoreCounts sample_counts(Conn *c, int64_t t)
 {
         static const StoreCounts unknown = { .users = -1, .listeners = -1, .voice = -1, .video = -1 };
         Ingest *in = c->ingest;
-        const BbbConfig *b;
         StoreCounts counts;
 
-        if (!c->bbb[0])
+        if (!c->bbb[0] || !in->poller || bbb_poller_counts_at(in->poller, c->bbb, t, &counts) <= 0)
                 return unknown;
-        if (in->poller && bbb_poller_counts_at(in->poller, c->bbb, t, &counts) > 0)
-                return counts.users > INT32_MAX ? unknown : counts;
-        b = config_find_bbb(in->config, c->bbb);
-        if (!b)
-                return unknown;
-        /* Backfill older than what the poller keeps in memory: ask the stored polls. */
-        if (t < now - 2 * (int64_t)b->interval_s * 1000 &&
-            store_bbb_counts_at(in->store, c->bbb, t, 2 * (int64_t)b->interval_s * 1000, &counts) > 0)
-                return counts.users > INT32_MAX ? unknown : counts;
-        return unknown;
+        return counts.users > INT32_MAX ? unknown : counts;
 }
 
 /* Returns 0, or <0 when the connection was closed. */
@@ -482,7 +472,7 @@ static int conn_handle_sample(Conn *c, const Seatmeter__Sample *s, int64_t now)
         c->n_samples++;
         r = sample_validate(c, s, now, &why);
         if (r >= 0) {
-                StoreCounts counts = sample_counts(c, s->time_ms + c->clock_offset_ms, now);
+                StoreCounts counts = sample_counts(c, s->time_ms + c->clock_offset_ms);
 
                 r = store_add_sample_counts(in->store, c->id, s, &counts);
         }

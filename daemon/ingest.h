@@ -5,7 +5,7 @@
  * BBB correlation, and batched commits: an Ack is sent only once what it covers is on disk.
  *
  * Policy decisions (see docs/daemon.md):
- *   - a sample with absurd values (store_add_sample() says -EINVAL, or a time far in the future) is
+ *   - a sample with absurd values (ingest_sample_check() gives the reason, or a time far in the future) is
  *     counted, logged once per connection, not stored, and the connection stays open: the next Ack
  *     covers it so the agent drops it instead of resending it forever;
  *   - garbage, an oversized frame or a frame out of protocol closes that connection only;

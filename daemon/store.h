@@ -133,11 +133,20 @@ void store_set_live(Store *s, Live *live);
 
 /* Stores a BBB poll result and the server's current state. */
 int store_add_bbb_poll(Store *s, const StoreBbbPoll *p);
-/* Participant count of server at time_ms: from the newest poll at or before time_ms that is not older
- * than max_age_ms. Returns 1 and *ret when known, 0 when unknown (no fresh poll, or it failed). */
-int store_bbb_users_at(Store *s, const char *server, int64_t time_ms, int64_t max_age_ms, int64_t *ret);
-/* The same rule, answering the whole mix of that poll (listeners, voice, video -1 when it lacked them). */
-int store_bbb_counts_at(Store *s, const char *server, int64_t time_ms, int64_t max_age_ms, StoreCounts *ret);
+/* A stored poll, as the participants look-up reads it. time_ms -1: there is none. */
+typedef struct StoreBbbPollRow {
+        int64_t time_ms;
+        bool up;            /* the server's state after this poll */
+        StoreCounts counts; /* of a successful poll (listeners, voice, video -1 when it lacked them) */
+} StoreBbbPollRow;
+
+/* The stored polls of server that "participants at time_ms" needs: *ret_newest, the newest poll at or
+ * before time_ms, and *ret_newest_ok, the newest successful one at or before time_ms and not before
+ * min_ok_ms (counts only in that one). Each has time_ms -1 when there is none (also for a server never
+ * polled). The rule that turns them into an answer is the poller's (bbb_poller_counts_at()). Returns 0,
+ * -EINVAL for a bad name, or -errno. */
+int store_bbb_polls_at(Store *s, const char *server, int64_t time_ms, int64_t min_ok_ms, StoreBbbPollRow *ret_newest,
+                       StoreBbbPollRow *ret_newest_ok);
 
 /* Deletes at most max_rows expired raw samples, trends and polls. Returns the number deleted, so the
  * caller can schedule the next step soon (>0) or late (0). Never holds the write lock for long. */

@@ -1,44 +1,17 @@
-/* BBB poll rows: each poll's result and the server's state after it, and the participant counts of a
- * server at a given time (from a ring of its newest polls, else from the stored ones). See store.h. */
+/* BBB poll rows: each poll's result and the server's state after it, and the stored polls around a given
+ * time that the poller's participants rule reads when its own memory does not reach back. See store.h. */
 
 #include "log.h"
 #include "store-internal.h"
 #include "util.h"
 
-#define STORE_BBB_CACHE 256      /* newest polls per server kept in memory for store_bbb_users_at() */
 #define STORE_BBB_SERVERS_MAX 1024
 
-typedef struct PollCache {
-        int64_t time_ms;
-        int64_t participants; /* -1 unknown (failed poll) */
-        bool up;              /* the server's state after this poll */
-        int64_t listeners, voice, video; /* -1 unknown */
-} PollCache;
-
+/* A server's row number, found by name once. */
 struct BbbState {
         char name[STORE_ID_MAX + 1];
         int64_t num;
-        PollCache ring[STORE_BBB_CACHE]; /* every poll with time >= the oldest one held, ascending */
-        unsigned head, count;
 };
-
-static void ring_push(BbbState *b, const PollCache *pc)
-{
-        int64_t time_ms = pc->time_ms;
-
-        if (b->count > 0 && time_ms <= b->ring[(b->head + b->count - 1) % STORE_BBB_CACHE].time_ms) {
-                /* Out of order or a repeat: the ring would no longer hold every poll after its oldest.
-                 * Start over; older times are asked from the database. */
-                b->head = 0;
-                b->count = 0;
-        }
-        if (b->count == STORE_BBB_CACHE) {
-                b->head = (b->head + 1) % STORE_BBB_CACHE;
-                b->count--;
-        }
-        b->ring[(b->head + b->count) % STORE_BBB_CACHE] = *pc;
-        b->count++;
-}
 
 static int bbb_get(Store *s, const char *name, bool create, BbbState **ret)
 {
@@ -82,27 +55,6 @@ static int bbb_get(Store *s, const char *name, bool create, BbbState **ret)
                 return -ENOMEM;
         (void)snprintf(b->name, sizeof(b->name), "%s", name);
         b->num = num;
-
-        /* The newest polls, oldest first into the ring. */
-        st = s->stmt[STMT_BBB_RECENT];
-        sqlite3_bind_int64(st, 1, num);
-        sqlite3_bind_int(st, 2, STORE_BBB_CACHE);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                unsigned k = STORE_BBB_CACHE - 1 - b->count;
-                b->ring[k] = (PollCache){
-                        .time_ms = sqlite3_column_int64(st, 0),
-                        .participants = sqlite3_column_int(st, 1) ? column_i64_or_none(st, 2) : -1,
-                        .up = sqlite3_column_int(st, 3),
-                        .listeners = sqlite3_column_int(st, 1) ? column_i64_or_none(st, 4) : -1,
-                        .voice = sqlite3_column_int(st, 1) ? column_i64_or_none(st, 5) : -1,
-                        .video = sqlite3_column_int(st, 1) ? column_i64_or_none(st, 6) : -1,
-                };
-                b->count++;
-        }
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-                return store_errno(rc);
-        b->head = (STORE_BBB_CACHE - b->count) % STORE_BBB_CACHE;
 
         {
                 BbbState **p = realloc(s->bbb, (s->n_bbb + 1) * sizeof(*p));
@@ -187,105 +139,50 @@ int store_add_bbb_poll(Store *s, const StoreBbbPoll *p)
                 return r;
         }
 
-        ring_push(b, &(const PollCache){
-                             .time_ms = p->time_ms,
-                             .participants = p->ok ? p->participants : -1,
-                             .up = p->up,
-                             .listeners = p->ok ? p->listeners : -1,
-                             .voice = p->ok ? p->voice : -1,
-                             .video = p->ok ? p->video : -1,
-                     });
         return 0;
 }
 
-/* The rule of bbb_poller_users_at(), over the stored series: a count is known at time_ms when the
- * server was up after the newest poll at or before time_ms, and the newest successful poll at or before
- * time_ms is at most max_age_ms old. So one failed poll keeps the last count (the server is not yet down)
- * for live and backfilled samples alike. */
-int store_bbb_users_at(Store *s, const char *server, int64_t time_ms, int64_t max_age_ms, int64_t *ret)
-{
-        StoreCounts c;
-        int r;
-
-        r = store_bbb_counts_at(s, server, time_ms, max_age_ms, &c);
-        if (r > 0 && ret)
-                *ret = c.users;
-        return r;
-}
-
-int store_bbb_counts_at(Store *s, const char *server, int64_t time_ms, int64_t max_age_ms, StoreCounts *ret)
+int store_bbb_polls_at(Store *s, const char *server, int64_t time_ms, int64_t min_ok_ms, StoreBbbPollRow *ret_newest,
+                       StoreBbbPollRow *ret_newest_ok)
 {
         BbbState *b;
         sqlite3_stmt *st;
-        int64_t t = 0, participants = -1, listeners = -1, voice = -1, video = -1;
-        bool up = false;
         int r, rc;
 
         assert(s);
-        if (!id_is_valid(server) || max_age_ms < 0)
+        assert(ret_newest);
+        assert(ret_newest_ok);
+        if (!id_is_valid(server))
                 return -EINVAL;
+        *ret_newest = *ret_newest_ok = (StoreBbbPollRow){ .time_ms = -1 };
 
         r = bbb_get(s, server, false, &b);
         if (r <= 0)
                 return r;
 
-        /* The ring holds every poll since its oldest one: answer from memory when time_ms is in it. */
-        if (b->count > 0 && time_ms >= b->ring[b->head].time_ms) {
-                unsigned i = b->count;
-
-                while (b->ring[(b->head + i - 1) % STORE_BBB_CACHE].time_ms > time_ms)
-                        i--; /* stops at the oldest entry at the latest, which is <= time_ms */
-                if (!b->ring[(b->head + i - 1) % STORE_BBB_CACHE].up)
-                        return 0;
-                for (; i > 0; i--) {
-                        const PollCache *pc = &b->ring[(b->head + i - 1) % STORE_BBB_CACHE];
-
-                        if (time_ms - pc->time_ms > max_age_ms)
-                                return 0;
-                        if (pc->participants >= 0) {
-                                if (ret)
-                                        *ret = (StoreCounts){ .users = pc->participants, .listeners = pc->listeners,
-                                                              .voice = pc->voice, .video = pc->video };
-                                return 1;
-                        }
-                }
-                /* The last success is older than the ring: ask the database below. */
-        } else {
-                st = s->stmt[STMT_BBB_AT];
-                sqlite3_bind_int64(st, 1, b->num);
-                sqlite3_bind_int64(st, 2, time_ms);
-                rc = sqlite3_step(st);
-                if (rc == SQLITE_ROW)
-                        up = sqlite3_column_int(st, 3);
-                sqlite3_reset(st);
-                if (rc == SQLITE_DONE)
-                        return 0;
-                if (rc != SQLITE_ROW)
-                        return store_errno(rc);
-                if (!up)
-                        return 0;
-        }
+        st = s->stmt[STMT_BBB_AT];
+        sqlite3_bind_int64(st, 1, b->num);
+        sqlite3_bind_int64(st, 2, time_ms);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                *ret_newest = (StoreBbbPollRow){ .time_ms = sqlite3_column_int64(st, 0), .up = sqlite3_column_int(st, 3),
+                                                 .counts = { -1, -1, -1, -1 } };
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return store_errno(rc);
 
         st = s->stmt[STMT_BBB_AT_OK];
         sqlite3_bind_int64(st, 1, b->num);
         sqlite3_bind_int64(st, 2, time_ms);
-        sqlite3_bind_int64(st, 3, time_ms - max_age_ms);
+        sqlite3_bind_int64(st, 3, min_ok_ms);
         rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-                t = sqlite3_column_int64(st, 0);
-                participants = column_i64_or_none(st, 1);
-                listeners = column_i64_or_none(st, 2);
-                voice = column_i64_or_none(st, 3);
-                video = column_i64_or_none(st, 4);
-        }
+        if (rc == SQLITE_ROW && sqlite3_column_type(st, 1) != SQLITE_NULL)
+                *ret_newest_ok = (StoreBbbPollRow){
+                        .time_ms = sqlite3_column_int64(st, 0),
+                        .up = true,
+                        .counts = { .users = sqlite3_column_int64(st, 1), .listeners = column_i64_or_none(st, 2),
+                                    .voice = column_i64_or_none(st, 3), .video = column_i64_or_none(st, 4) },
+                };
         sqlite3_reset(st);
-        if (rc == SQLITE_DONE)
-                return 0;
-        if (rc != SQLITE_ROW)
-                return store_errno(rc);
-        if (participants < 0 || time_ms - t > max_age_ms)
-                return 0;
-        if (ret)
-                *ret = (StoreCounts){ .users = participants, .listeners = listeners, .voice = voice, .video = video };
-        return 1;
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_errno(rc);
 }

@@ -107,7 +107,6 @@ typedef enum StmtId {
         STMT_BBB_CREATE,
         STMT_BBB_STATE,
         STMT_BBB_POLL,
-        STMT_BBB_RECENT,
         STMT_BBB_AT,
         STMT_BBB_AT_OK,
         STMT_BBB_NUMS,

@@ -105,9 +105,6 @@ static const char *const stmt_sql[_STMT_MAX] = {
                            " moderators = ?, breakouts = ? WHERE num = ?",
         [STMT_BBB_POLL] = "INSERT OR REPLACE INTO bbb_polls (server, time_ms, ok, meetings, participants,"
                           " listeners, voice, video, moderators, breakouts, up) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        [STMT_BBB_RECENT] = "SELECT time_ms, ok, participants, up, listeners, voice, video FROM bbb_polls"
-                            " WHERE server = ?"
-                            " ORDER BY time_ms DESC LIMIT ?",
         [STMT_BBB_AT] = "SELECT time_ms, ok, participants, up FROM bbb_polls WHERE server = ? AND time_ms <= ?"
                         " ORDER BY time_ms DESC LIMIT 1",
         [STMT_BBB_AT_OK] = "SELECT time_ms, participants, listeners, voice, video FROM bbb_polls"

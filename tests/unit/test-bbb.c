@@ -57,12 +57,14 @@ int store_add_bbb_poll(Store *s, const StoreBbbPoll *p)
         return 0;
 }
 
-int store_bbb_counts_at(Store *s, const char *server, int64_t time_ms, int64_t max_age_ms, StoreCounts *ret)
+int store_bbb_polls_at(Store *s, const char *server, int64_t time_ms, int64_t min_ok_ms, StoreBbbPollRow *ret_newest,
+                       StoreBbbPollRow *ret_newest_ok)
 {
-        /* The fake history: 3 users (2 listening, 1 with a microphone) at any moment before the poller
-         * started. */
-        *ret = (StoreCounts){ .users = 3, .listeners = 2, .voice = 1, .video = 0 };
-        return 1;
+        /* The fake history: a successful poll just before any moment asked, with 3 users (2 listening, 1
+         * with a microphone), as the poller's rule reads it when its memory does not reach back. */
+        *ret_newest = *ret_newest_ok = (StoreBbbPollRow){
+                .time_ms = time_ms - 1, .up = true, .counts = { .users = 3, .listeners = 2, .voice = 1, .video = 0 } };
+        return 0;
 }
 
 static const Recorded *last_recorded(void)

@@ -777,31 +777,46 @@ static void add_poll_up(Store *s, const char *server, int64_t time_ms, bool ok, 
         assert_int_equal(store_add_bbb_poll(s, &p), 0);
 }
 
+/* Asks the stored polls of server at time_ms (successes from 10 s before): the newest poll's time and
+ * state, and the newest success's time and count (-1 when none). */
+static void polls_at(Store *s, const char *server, int64_t time_ms, int64_t newest_time, bool newest_up,
+                     int64_t ok_time, int64_t ok_users)
+{
+        StoreBbbPollRow n, ok;
+
+        assert_int_equal(store_bbb_polls_at(s, server, time_ms, time_ms - 10000, &n, &ok), 0);
+        assert_int_equal(n.time_ms, newest_time);
+        if (newest_time >= 0)
+                assert_int_equal(n.up, newest_up);
+        assert_int_equal(ok.time_ms, ok_time);
+        if (ok_time >= 0)
+                assert_int_equal(ok.counts.users, ok_users);
+}
+
+/* What the poller's participants rule reads from the stored polls (the rule itself: test-bbb.c). */
 static void check_users(Store *s, int64_t t0)
 {
-        int64_t u = -7;
+        StoreBbbPollRow n, ok;
 
-        assert_int_equal(store_bbb_users_at(s, "bbb1", t0 + 4000, 10000, &u), 1);
-        assert_int_equal(u, 10);
-        assert_int_equal(store_bbb_users_at(s, "bbb1", t0, 10000, &u), 1);
-        assert_int_equal(store_bbb_users_at(s, "bbb1", t0 + 7000, 10000, &u), 0); /* the failed poll */
-        assert_int_equal(store_bbb_users_at(s, "bbb1", t0 + 10000, 10000, &u), 1);
-        assert_int_equal(u, 12);
-        assert_int_equal(store_bbb_users_at(s, "bbb1", t0 + 30000, 10000, &u), 0); /* stale */
-        assert_int_equal(store_bbb_users_at(s, "bbb1", t0 + 20000, 10000, &u), 1);
-        assert_int_equal(store_bbb_users_at(s, "bbb1", t0 - 1, 10000, &u), 0);     /* before any */
-        assert_int_equal(store_bbb_users_at(s, "nope", t0, 10000, &u), 0);
-        assert_int_equal(store_bbb_users_at(s, "bad name", t0, 10000, &u), -EINVAL);
+        polls_at(s, "bbb1", t0 + 4000, t0, true, t0, 10);
+        polls_at(s, "bbb1", t0, t0, true, t0, 10);
+        polls_at(s, "bbb1", t0 + 7000, t0 + 5000, false, t0, 10); /* the failed poll, the last success */
+        polls_at(s, "bbb1", t0 + 10000, t0 + 10000, true, t0 + 10000, 12);
+        polls_at(s, "bbb1", t0 + 30000, t0 + 10000, true, -1, 0); /* no success in the 10 s before */
+        polls_at(s, "bbb1", t0 - 1, -1, false, -1, 0);            /* before any */
+        polls_at(s, "nope", t0, -1, false, -1, 0);
+        assert_int_equal(store_bbb_polls_at(s, "bad name", t0, t0, &n, &ok), -EINVAL);
 
-        /* One failed poll leaves the server up: the last count stays known while it is fresh, as
-         * bbb_poller_users_at() answers for live samples; the second failure (down) makes it unknown.
-         * bbb6's moment is older than the polls held in memory, so the database answers. */
-        assert_int_equal(store_bbb_users_at(s, "bbb5", t0 + 6000, 10000, &u), 1);
-        assert_int_equal(u, 7);
-        assert_int_equal(store_bbb_users_at(s, "bbb5", t0 + 11000, 10000, &u), 0);
-        assert_int_equal(store_bbb_users_at(s, "bbb6", t0 + 10 * 5000 + 100, 10000, &u), 1);
-        assert_int_equal(u, 9);
-        assert_int_equal(store_bbb_users_at(s, "bbb6", t0 + 21 * 5000 + 100, 10000, &u), 0);
+        /* One failed poll leaves the server up, the second marks it down: the state after each poll is
+         * stored with it. The mix of a success comes back too. */
+        polls_at(s, "bbb5", t0 + 6000, t0 + 5000, true, t0, 7);
+        polls_at(s, "bbb5", t0 + 11000, t0 + 10000, false, -1, 0);
+        polls_at(s, "bbb6", t0 + 10 * 5000 + 100, t0 + 10 * 5000, true, t0 + 9 * 5000, 9);
+        polls_at(s, "bbb6", t0 + 21 * 5000 + 100, t0 + 21 * 5000, false, -1, 0);
+        assert_int_equal(store_bbb_polls_at(s, "bbb1", t0 + 10000, t0, &n, &ok), 0);
+        assert_int_equal(ok.counts.listeners, 1);
+        assert_int_equal(ok.counts.voice, 1);
+        assert_int_equal(ok.counts.video, 1);
 }
 
 
@@ -885,7 +900,7 @@ static void test_epochs_hours_mix(void **state)
 static void test_bbb(void **state)
 {
         _cleanup_(store_freep) Store *s = NULL;
-        int64_t t0 = base_time(), u;
+        int64_t t0 = base_time();
         StoreBbbPoll bad = { .server = "bbb1", .time_ms = t0, .ok = true, .participants = -3 };
 
         assert_int_equal(store_open(dbpath, &s), 0);
@@ -903,17 +918,14 @@ static void test_bbb(void **state)
         /* Many polls: the oldest fall out of memory and come from the database. */
         for (int i = 0; i < 400; i++)
                 add_poll(s, "bbb2", t0 + i * 5000, true, i);
-        assert_int_equal(store_bbb_users_at(s, "bbb2", t0 + 2, 10000, &u), 1);
-        assert_int_equal(u, 0);
-        assert_int_equal(store_bbb_users_at(s, "bbb2", t0 + 399 * 5000 + 3, 10000, &u), 1);
-        assert_int_equal(u, 399);
+        polls_at(s, "bbb2", t0 + 2, t0, true, t0, 0);
+        polls_at(s, "bbb2", t0 + 399 * 5000 + 3, t0 + 399 * 5000, true, t0 + 399 * 5000, 399);
         s = store_free(s);
 
         /* The same answers after a restart, from the database. */
         assert_int_equal(store_open(dbpath, &s), 0);
         check_users(s, t0);
-        assert_int_equal(store_bbb_users_at(s, "bbb2", t0 + 5 * 5000 + 3, 10000, &u), 1);
-        assert_int_equal(u, 5);
+        polls_at(s, "bbb2", t0 + 5 * 5000 + 3, t0 + 5 * 5000, true, t0 + 5 * 5000, 5);
         s = store_free(s);
 
         assert_double_equal(q("SELECT count(*) FROM bbb_polls WHERE server = (SELECT num FROM bbb_servers WHERE "
