@@ -7,7 +7,7 @@
 #include "api-bbb.h"
 #include "api-zabbix.h"
 #include "config-build.h"
-#include "stats.h"
+#include "metrics.h"
 #include "util.h"
 
 /* Zabbix 6.0's JSONPath step turns a JSON null into the text "null": the step succeeds, so a
@@ -196,21 +196,17 @@ int api_route_zabbix_daemon(Query *q, const ApiRequest *req, const char *id, Api
         bool db_ok;
 
         db_ok = q && query_agents(q, zabbix_count_agent, &agents) >= 0;
-        o = json_pack(
-                "{s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "version", PACKAGE_VERSION,
-                "db_ok", (int)db_ok, "agents_connected", (json_int_t)STATS_GET(agents_connected),
-                "frames_received", (json_int_t)STATS_GET(frames_received), "samples_received",
-                (json_int_t)STATS_GET(samples_received), "samples_stored",
-                (json_int_t)STATS_GET(samples_stored), "samples_duplicate",
-                (json_int_t)STATS_GET(samples_duplicate), "samples_rejected",
-                (json_int_t)STATS_GET(samples_rejected), "hellos_refused",
-                (json_int_t)STATS_GET(hellos_refused), "protocol_errors",
-                (json_int_t)STATS_GET(protocol_errors), "store_commits", (json_int_t)STATS_GET(commits),
-                "store_commit_errors", (json_int_t)STATS_GET(commit_errors), "bbb_polls",
-                (json_int_t)STATS_GET(bbb_polls), "bbb_poll_errors", (json_int_t)STATS_GET(bbb_poll_errors),
-                "http_requests", (json_int_t)STATS_GET(http_requests));
+        o = json_pack("{s:s,s:i}", "version", PACKAGE_VERSION, "db_ok", (int)db_ok);
         if (!o)
                 return -ENOMEM;
+        /* The counters of /metrics (metrics.h), under their Zabbix keys. */
+        for (size_t i = 0; i < metrics_n_counters; i++) {
+                const MetricsCounter *c = &metrics_counters[i];
+
+                if (c->zabbix &&
+                    api_json_set(o, c->zabbix, json_integer((json_int_t)metrics_counter_value(c))) < 0)
+                        return -ENOMEM;
+        }
         if (db_ok && api_json_set(o, "agents", json_integer(agents)) < 0)
                 return -ENOMEM;
         return api_response_json(ret, 200, TAKE_PTR(o));

@@ -1,6 +1,7 @@
 /* Prometheus text exposition of the agents' newest samples, the BBB servers and the daemon's counters. */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio_ext.h>
 #include <string.h>
 
@@ -385,63 +386,66 @@ static void write_bbb_families(FILE *f, const MetricsData *d)
 
 /* ---- the daemon's own counters ---- */
 
-static void write_stat(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
+#define COUNTER(n, z, t, field, h) {n, z, t, h, offsetof(DaemonStats, field)}
+
+const MetricsCounter metrics_counters[] = {
+        COUNTER("ingest_frames_received_total", "frames_received", "counter", frames_received,
+                "Frames received from agents."),
+        COUNTER("ingest_samples_received_total", "samples_received", "counter", samples_received,
+                "Samples received from agents."),
+        COUNTER("ingest_samples_stored_total", "samples_stored", "counter", samples_stored,
+                "Samples committed to the database."),
+        COUNTER("ingest_samples_duplicate_total", "samples_duplicate", "counter", samples_duplicate,
+                "Resent samples (sequence number already stored), not stored again."),
+        COUNTER("ingest_samples_time_shifted_total", NULL, "counter", samples_time_shifted,
+                "New samples whose time was taken (a clock that went back), stored at the next free ms."),
+        COUNTER("ingest_samples_rejected_total", "samples_rejected", "counter", samples_rejected,
+                "Samples refused for absurd values."),
+        COUNTER("ingest_hellos_refused_total", "hellos_refused", "counter", hellos_refused,
+                "Agent connections refused at hello."),
+        COUNTER("ingest_protocol_errors_total", "protocol_errors", "counter", protocol_errors,
+                "Bad, garbled or oversized frames."),
+        COUNTER("ingest_connections_refused_total", NULL, "counter", connections_refused,
+                "Connections refused: accept failed, or the agents' budget was full at Hello."),
+        COUNTER("ingest_connections_evicted_total", NULL, "counter", connections_evicted,
+                "Unauthenticated connections closed to make room for newer ones (budget or per-address limit)."),
+        COUNTER("ingest_hello_timeouts_total", NULL, "counter", hello_timeouts,
+                "Connections closed for sending no Hello in time."),
+        COUNTER("store_commits_total", "store_commits", "counter", commits, "Database commits of sample batches."),
+        COUNTER("store_commit_errors_total", "store_commit_errors", "counter", commit_errors,
+                "Failed database commits."),
+        COUNTER("agents_connected", "agents_connected", "gauge", agents_connected, "Agents currently connected."),
+        COUNTER("bbb_polls_total", "bbb_polls", "counter", bbb_polls, "BigBlueButton API polls."),
+        COUNTER("bbb_poll_errors_total", "bbb_poll_errors", "counter", bbb_poll_errors,
+                "Failed BigBlueButton API polls."),
+        COUNTER("http_requests_total", "http_requests", "counter", http_requests, "HTTP requests served."),
+        COUNTER("http_header_timeouts_total", NULL, "counter", http_header_timeouts,
+                "HTTP connections closed for not completing their request headers in time."),
+        COUNTER("http_connections_shed_total", NULL, "counter", http_connections_shed,
+                "HTTP connections closed to make room: the one waiting longest for its headers."),
+};
+const size_t metrics_n_counters = ELEMENTSOF(metrics_counters);
+
+uint64_t metrics_counter_value(const MetricsCounter *c)
 {
-        write_family(f, name, type, help);
-        fprintf(f, PREFIX "%s %llu\n", name, (unsigned long long)v);
+        assert(c);
+        return atomic_load_explicit((atomic_uint_fast64_t *)((uint8_t *)&daemon_stats + c->offset),
+                                    memory_order_relaxed);
 }
 
 static void write_daemon_families(FILE *f)
 {
-        write_stat(f, "ingest_frames_received_total", "counter", "Frames received from agents.",
-                   STATS_GET(frames_received));
-        write_stat(f, "ingest_samples_received_total", "counter", "Samples received from agents.",
-                   STATS_GET(samples_received));
-        write_stat(f, "ingest_samples_stored_total", "counter", "Samples committed to the database.",
-                   STATS_GET(samples_stored));
-        write_stat(f, "ingest_samples_duplicate_total", "counter",
-                   "Resent samples (sequence number already stored), not stored again.",
-                   STATS_GET(samples_duplicate));
-        write_stat(f, "ingest_samples_time_shifted_total", "counter",
-                   "New samples whose time was taken (a clock that went back), stored at the next free ms.",
-                   STATS_GET(samples_time_shifted));
-        write_stat(f, "ingest_samples_rejected_total", "counter", "Samples refused for absurd values.",
-                   STATS_GET(samples_rejected));
-        write_stat(f, "ingest_hellos_refused_total", "counter", "Agent connections refused at hello.",
-                   STATS_GET(hellos_refused));
-        write_stat(f, "ingest_protocol_errors_total", "counter", "Bad, garbled or oversized frames.",
-                   STATS_GET(protocol_errors));
-        write_stat(f, "ingest_connections_refused_total", "counter",
-                   "Connections refused: accept failed, or the agents' budget was full at Hello.",
-                   STATS_GET(connections_refused));
-        write_stat(f, "ingest_connections_evicted_total", "counter",
-                   "Unauthenticated connections closed to make room for newer ones (budget or per-address limit).",
-                   STATS_GET(connections_evicted));
-        write_stat(f, "ingest_hello_timeouts_total", "counter", "Connections closed for sending no Hello in time.",
-                   STATS_GET(hello_timeouts));
-        write_stat(f, "store_commits_total", "counter", "Database commits of sample batches.",
-                   STATS_GET(commits));
-        write_stat(f, "store_commit_errors_total", "counter", "Failed database commits.",
-                   STATS_GET(commit_errors));
-        {
-                int e = atomic_load(&daemon_stats.commit_failing_errno);
+        int e = atomic_load(&daemon_stats.commit_failing_errno);
 
-                write_family(f, "store_commit_failing", "gauge",
-                             "1 while database commits fail (then /healthz is not ok), with the reason.");
-                fprintf(f, PREFIX "store_commit_failing{reason=\"%s\"} %d\n", e ? strerror(e) : "", e ? 1 : 0);
+        for (size_t i = 0; i < metrics_n_counters; i++) {
+                const MetricsCounter *c = &metrics_counters[i];
+
+                write_family(f, c->name, c->type, c->help);
+                fprintf(f, PREFIX "%s %llu\n", c->name, (unsigned long long)metrics_counter_value(c));
         }
-        write_stat(f, "agents_connected", "gauge", "Agents currently connected.",
-                   STATS_GET(agents_connected));
-        write_stat(f, "bbb_polls_total", "counter", "BigBlueButton API polls.", STATS_GET(bbb_polls));
-        write_stat(f, "bbb_poll_errors_total", "counter", "Failed BigBlueButton API polls.",
-                   STATS_GET(bbb_poll_errors));
-        write_stat(f, "http_requests_total", "counter", "HTTP requests served.", STATS_GET(http_requests));
-        write_stat(f, "http_header_timeouts_total", "counter",
-                   "HTTP connections closed for not completing their request headers in time.",
-                   STATS_GET(http_header_timeouts));
-        write_stat(f, "http_connections_shed_total", "counter",
-                   "HTTP connections closed to make room: the one waiting longest for its headers.",
-                   STATS_GET(http_connections_shed));
+        write_family(f, "store_commit_failing", "gauge",
+                     "1 while database commits fail (then /healthz is not ok), with the reason.");
+        fprintf(f, PREFIX "store_commit_failing{reason=\"%s\"} %d\n", e ? strerror(e) : "", e ? 1 : 0);
 }
 
 int metrics_render(Query *q, char **ret, size_t *ret_size)

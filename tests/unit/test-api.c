@@ -533,6 +533,10 @@ static void test_zabbix(void **state)
         assert_int_equal(json_integer_value(json_object_get(j, "agents")), 2);
         assert_true(json_is_integer(json_object_get(j, "samples_stored")));
         assert_true(json_is_integer(json_object_get(j, "store_commit_errors")));
+        /* version, db_ok, agents and the 13 counters the template reads: no more, no fewer. */
+        assert_int_equal(json_object_size(j), 16);
+        assert_true(json_is_integer(json_object_get(j, "agents_connected")));
+        assert_true(json_is_integer(json_object_get(j, "http_requests")));
         json_decref(j);
         j = zabbix_get(NULL, "/api/v1/zabbix/daemon", newest, 0);
         assert_int_equal(json_integer_value(json_object_get(j, "db_ok")), 0);
