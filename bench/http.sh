@@ -42,49 +42,18 @@ command -v wrk >/dev/null || { echo "wrk not installed (Debian package wrk)" >&2
 [[ -x $daemon ]] || { echo "no $daemon: build first (meson setup build && ninja -C build)" >&2; exit 1; }
 
 mode=${2:-api}
-work=$(mktemp -d /tmp/seatmeter-bench-XXXXXX)
-pids=()
-cleanup() {
-        for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-        for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-        rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Starts seatmeterd on db and sets port (not in a subshell: its pid must reach the cleanup).
-port=
-start() {
-        local name=$1 db=$2
-        printf '[daemon]\nraw_retention_days = 3650\nhttp_threads = %s\nhttp_max_connections = 1024\n' \
-                "$http_threads" >"$work/$name.conf"
-        "$daemon" --config "$work/$name.conf" --db "$db" --http 127.0.0.1:0 \
-                --listen "unix:$work/$name.sock" >"$work/$name.log" 2>&1 &
-        pids+=($!)
-        for _ in $(seq 100); do
-                if grep -q 'ready http=' "$work/$name.log"; then
-                        port=$(grep -o 'ready http=[0-9.]*:[0-9]*' "$work/$name.log" | sed 's/.*://')
-                        return
-                fi
-                sleep 0.1
-        done
-        echo "seatmeterd ($name) did not get ready:" >&2
-        cat "$work/$name.log" >&2
-        exit 1
-}
-
-stop_last() {
-        kill "${pids[-1]}" 2>/dev/null || true
-        wait "${pids[-1]}" 2>/dev/null || true
-}
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
+bench_init bench
+start() { bench_start "$1" "$daemon" "$2" "$http_threads"; }
+stop_last() { bench_stop_last; }
 
 if [[ $mode == ingest ]]; then
         # The ingest load generator of bench/ingest-socket.c: 50 agents x 20,000 samples in frames of 100
         # over the unix socket, timed from the last Welcome to the last Ack (committed to disk). Each round
         # runs it alone, then while /latest of the same daemon is offered RATE_LATEST req/s, then while
         # wrk floods /latest as fast as it can (closed loop, 16 connections).
-        cc -O2 -std=gnu11 -D_GNU_SOURCE -o "$work/ingest-socket" "$top/bench/ingest-socket.c" \
-                "$build/proto/seatmeter.pb-c.c" -I "$build" -I "$top" \
-                $(pkg-config --cflags --libs libprotobuf-c sqlite3)
+        bench_ingest_tool "$build" "$work/ingest-socket"
         latest_path=api/v1/agents/bench-0001/latest
         echo "ingest: 50 agents x 20,000 samples; API load on /$latest_path: $rate_latest req/s offered" \
              "(wrk -t1 -c$paced_conns -s bench/paced.lua), then a flood (wrk -t1 -c16);" \
@@ -107,7 +76,7 @@ if [[ $mode == ingest ]]; then
         }
         change() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%+.1f%%", (b / a - 1) * 100}'; }
         api_rate() { awk '/^Requests\/sec/ {printf "%.0f", $2}' "$work/$1.wrk"; }
-        median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+        median() { bench_median; }
         printf '%-6s %14s %24s %10s %24s %10s\n' round "alone" "at $rate_latest req/s" "API req/s" \
                 "under a flood" "API req/s"
         rounds=${INGEST_ROUNDS:-5}
@@ -129,16 +98,7 @@ if [[ $mode == ingest ]]; then
         exit 0
 fi
 
-cache=${SEATMETER_BENCH_CACHE:-$HOME/.cache/seatmeter-bench}
-mkdir -p "$cache"
-stamp=$(cat "$top"/schema/*.sql "$fill" | sha256sum | cut -c1-16)
-history=$cache/history-30d-$stamp.db
-if [[ ! -f $history ]]; then
-        echo "making 30 days of 1 s history (once, cached in $cache) ..."
-        python3 "$fill" "$history.tmp" --agents 1 --days 30 --bbb 1 >/dev/null 2>"$work/fill.log" ||
-                { cat "$work/fill.log" >&2; exit 1; }
-        mv "$history.tmp" "$history"
-fi
+history=$(bench_history "$top")
 cp "$history" "$work/history.db"
 python3 "$fill" "$work/fleet.db" --agents 100 --hours 0.1667 --bbb 2 >/dev/null 2>"$work/fill.log" ||
         { cat "$work/fill.log" >&2; exit 1; }
@@ -151,11 +111,7 @@ end_ms=$(sqlite3 "$work/history.db" 'SELECT max(time_ms) FROM samples' 2>/dev/nu
          python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT max(time_ms) FROM samples').fetchone()[0])" "$work/history.db")
 day_ms=86400000
 
-wrk_summary() {
-        awk '/^Requests\/sec/ {rps = $2} $1 == "50%" {p50 = $2} $1 == "90%" {p90 = $2} $1 == "99%" {p99 = $2}
-             /Non-2xx|Socket errors/ {errs = errs $0 " "}
-             END {printf "%10s %9s %9s %9s  %s", rps, p50, p90, p99, errs}'
-}
+wrk_summary() { bench_wrk_summary; }
 
 # name rate url: one line of both tables
 run() {
