@@ -88,17 +88,29 @@ int api_find_agent(Query *q, const char *id, QueryAgent *ret_agent, ApiResponse 
         return 0;
 }
 
+int api_find_agent_latest(Query *q, const char *id, QueryAgent *ret_agent, QuerySample *ret_latest,
+                          ApiResponse *ret)
+{
+        int r;
+
+        r = api_find_agent(q, id, ret_agent, ret);
+        if (r < 0)
+                return r;
+        r = query_latest(q, ret_agent->num, ret_latest);
+        if (r < 0)
+                return api_failed(api_db_error(ret, r));
+        return r > 0;
+}
+
 int api_route_agent(Query *q, const ApiRequest *req, const char *id, ApiResponse *ret)
 {
         QueryAgent a;
         QuerySample latest;
         int r;
 
-        if (api_find_agent(q, id, &a, ret) < 0)
-                return 0;
-        r = query_latest(q, a.num, &latest);
+        r = api_find_agent_latest(q, id, &a, &latest, ret);
         if (r < 0)
-                return api_db_error(ret, r);
+                return 0;
         return api_response_json(ret, 200, agent_to_json(&a, r > 0 ? &latest : NULL));
 }
 
@@ -126,11 +138,9 @@ int api_route_latest(Query *q, const ApiRequest *req, const char *id, ApiRespons
         if (r == 0) {
                 QueryAgent a;
 
-                if (api_find_agent(q, id, &a, ret) < 0)
-                        return 0;
-                r = query_latest(q, a.num, &s);
+                r = api_find_agent_latest(q, id, &a, &s, ret);
                 if (r < 0)
-                        return api_db_error(ret, r);
+                        return 0;
                 has = r > 0;
                 if (req->live)
                         (void)live_offer(req->live, id, a.num, has ? &s : NULL);

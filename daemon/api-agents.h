@@ -17,6 +17,10 @@ int api_agents_array(Query *q, QueryAgentCb append, ApiResponse *ret);
 /* Looks agent id up into *ret_agent; answers 400 (invalid id), 404 (unknown) or 503 itself and returns < 0
  * then. */
 int api_find_agent(Query *q, const char *id, QueryAgent *ret_agent, ApiResponse *ret);
+/* api_find_agent() and the agent's newest sample: 1 with *ret_latest, 0 when it has none yet; < 0 (as
+ * api_failed()) with the error answered. */
+int api_find_agent_latest(Query *q, const char *id, QueryAgent *ret_agent, QuerySample *ret_latest,
+                          ApiResponse *ret);
 /* The agent's labels as stored (a JSON object the store wrote), {} when unknown or unreadable. A new
  * reference, NULL when out of memory. */
 json_t *api_agent_labels_json(const QueryAgent *a);

@@ -69,11 +69,9 @@ int api_route_zabbix_agent(Query *q, const ApiRequest *req, const char *id, ApiR
         bool has, fresh;
         int r;
 
-        if (api_find_agent(q, id, &a, ret) < 0)
-                return 0;
-        r = query_latest(q, a.num, &s);
+        r = api_find_agent_latest(q, id, &a, &s, ret);
         if (r < 0)
-                return api_db_error(ret, r);
+                return 0;
         has = r > 0;
         if (has)
                 age_ms = req->now_ms - (s.time_ms + a.clock_offset_ms);
