@@ -19,6 +19,7 @@
 
 #include "daemon/capacity.h"
 #include "daemon/curve.h"
+#include "daemon/ingest-wire.h"
 #include "daemon/query.h"
 #include "daemon/store.h"
 #include "log.h"
@@ -133,6 +134,7 @@ static int run_store(const Gen *g, const char *path, uint64_t n, double *ret_rat
 {
         _cleanup_(store_freep) Store *s = NULL;
         uint64_t start;
+        static SampleBuf sample_buf;
         GenSample gs;
         int r;
 
@@ -144,12 +146,14 @@ static int run_store(const Gen *g, const char *path, uint64_t n, double *ret_rat
         for (unsigned a = 0; a < g->agents; a++) {
                 Seatmeter__Hello h = SEATMETER__HELLO__INIT;
                 Seatmeter__Limits l = SEATMETER__LIMITS__INIT;
-                StoreAgentInfo info = { .id = g->ids[a], .hello = &h, .transport = "unix", .now_ms = now_ms() };
+                AgentHello ah;
+                StoreAgentInfo info = { .id = g->ids[a], .hello = &ah, .transport = "unix", .now_ms = now_ms() };
 
                 l.has_effective_cpus = true;
                 l.effective_cpus = 4;
                 h.limits = &l;
                 h.agent_id = g->ids[a];
+                hello_from_wire(&h, &ah);
                 r = store_agent_hello(s, &info, NULL, NULL);
                 if (r < 0)
                         return log_error_errno(r, "Hello of '%s' failed: %m", g->ids[a]);
@@ -159,7 +163,9 @@ static int run_store(const Gen *g, const char *path, uint64_t n, double *ret_rat
         for (uint64_t i = 0; i < n; i++) {
                 gen_sample(g, i, &gs);
                 /* A mix that moves with the count: a third with a microphone, a webcam per ten. */
-                r = store_add_sample_counts(s, g->ids[gs.agent], &gs.s,
+                /* As the ingest hands it over: converted from the wire. */
+                sample_from_wire(&gs.s, &sample_buf);
+                r = store_add_sample_counts(s, g->ids[gs.agent], &sample_buf.sample,
                                             &(const StoreCounts){ .users = gs.users, .listeners = gs.users - gs.users / 3,
                                                                   .voice = gs.users / 3, .video = gs.users / 10 });
                 if (r != 1)

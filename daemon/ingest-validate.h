@@ -3,6 +3,7 @@
  * store accepts). Anything that reaches store_add_sample_counts() or store_agent_hello() passed these;
  * the store asserts instead of checking again. */
 
+#include "proto/seatmeter.pb-c.h"
 #include "store.h"
 
 /* Checks one sample against the store's limits. now_ms is the daemon's clock. Returns 0, or -EINVAL with

@@ -23,6 +23,7 @@
 #include "proto/frame.h"
 #include "ingest.h"
 #include "ingest-validate.h"
+#include "ingest-wire.h"
 #include "log.h"
 #include "outbuf.h"
 #include "stats.h"
@@ -96,6 +97,7 @@ struct Ingest {
                 unsigned n;
         } unauth[_ADDRESS_KIND_MAX]; /* by transport */
         sd_event_source *commit_timer;
+        SampleBuf sample_buf; /* the sample being stored, converted from the wire (event-loop thread) */
         sd_event_source *sweep_timer;
         sd_event_source *retention_timer;
         bool shutting_down;
@@ -297,6 +299,7 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
         Seatmeter__Welcome w = SEATMETER__WELCOME__INIT;
         const AgentConfig *ac;
         StoreAgentInfo info = {0};
+        AgentHello hello;
         int64_t last_time_ms = 0;
         uint64_t last_seq = 0;
         Conn *old;
@@ -377,8 +380,9 @@ static int conn_handle_hello(Conn *c, const Seatmeter__Hello *h)
                                      ? w.clock_ms - h->clock_ms
                                      : 0;
 
+        hello_from_wire(h, &hello);
         info.id = c->id;
-        info.hello = h;
+        info.hello = &hello;
         info.transport = address_kind_to_string(c->transport);
         info.bbb = c->bbb[0] ? c->bbb : NULL;
         info.clock_offset_ms = c->clock_offset_ms;
@@ -474,7 +478,8 @@ static int conn_handle_sample(Conn *c, const Seatmeter__Sample *s, int64_t now)
         if (r >= 0) {
                 StoreCounts counts = sample_counts(c, s->time_ms + c->clock_offset_ms);
 
-                r = store_add_sample_counts(in->store, c->id, s, &counts);
+                sample_from_wire(s, &in->sample_buf);
+                r = store_add_sample_counts(in->store, c->id, &in->sample_buf.sample, &counts);
         }
         if (r == -EINVAL) {
                 STATS_INC(samples_rejected);

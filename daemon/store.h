@@ -9,7 +9,7 @@
 #include "live.h"
 #include "id.h"
 #include "macro.h"
-#include "proto/seatmeter.pb-c.h"
+#include "sample.h"
 
 typedef struct Store Store;
 
@@ -37,13 +37,11 @@ typedef struct Store Store;
 #define STORE_AGG_INTERVAL_MS 2000               /* trends, curves, netdev are written this often */
 #define STORE_AGG_INTERVAL_MAX_MS 60000
 
-/* The names of Seatmeter__Virt as the agent's JSON spells them ("lxc", "kvm", "vm-other", ...). */
-const char *store_virt_to_string(int virt);
 
 /* What a Hello tells about an agent, plus what the daemon decided. */
 typedef struct StoreAgentInfo {
         const char *id;
-        const Seatmeter__Hello *hello;
+        const AgentHello *hello;  /* converted by hello_from_wire() */
         const char *transport;  /* "unix", "tcp", "vsock" */
         const char *bbb;        /* configured BBB server name or NULL */
         int64_t clock_offset_ms; /* daemon clock - agent clock */
@@ -91,18 +89,18 @@ typedef struct StoreCounts {
  * stream (stored or pending) is a resend or out of order and is not stored. The time is never used for
  * that; a new sample whose (agent, time_ms) is taken (a clock that went back) is stored at the next free
  * millisecond, at most STORE_TIME_SHIFT_MAX later.
- * The sample must have passed ingest_sample_check() and carry a seq (asserted, not checked again).
+ * The sample must have passed ingest_sample_check() with a seq before sample_from_wire() (not checked again).
  * Returns 1 when stored, 2 when stored at a shifted time, 0 when not stored (a resend), -EINVAL for a
  * bad id or participant count (nothing stored), -EEXIST when no free time was found, -ENOBUFS when
  * STORE_PENDING_MAX samples wait already (commit first), other -errno on failure. The batch lives in
  * memory, so a full disk shows at the commit, not here. An id never seen by store_agent_hello() gets an
  * agents row of its own (virt 'unknown'). */
-int store_add_sample(Store *s, const char *id, const Seatmeter__Sample *sample, int users);
+int store_add_sample(Store *s, const char *id, const Sample *sample, int users);
 /* The same with the participant mix of that moment: users as above; listeners, voice and video (each
  * -1 when unknown, and ignored when users is) feed the per-stream-type model. Each sample also gets the
  * agent's limits epoch: a change of its effective CPUs or memory limit (from a Hello or a sample's
  * limits) starts a new one, written to the epochs table with the sample's commit. */
-int store_add_sample_counts(Store *s, const char *id, const Seatmeter__Sample *sample, const StoreCounts *counts);
+int store_add_sample_counts(Store *s, const char *id, const Sample *sample, const StoreCounts *counts);
 
 /* Commits the batch. After it returns 0, every sample added before is on disk (safe from a crash of the
  * daemon; with synchronous=NORMAL the newest commits may roll back if the machine loses power).

@@ -7,26 +7,6 @@
 #include "store-internal.h"
 #include "util.h"
 
-static const char *const virt_names[] = {
-        [SEATMETER__VIRT__VIRT_UNKNOWN] = "unknown",
-        [SEATMETER__VIRT__VIRT_NONE] = "none",
-        [SEATMETER__VIRT__VIRT_LXC] = "lxc",
-        [SEATMETER__VIRT__VIRT_OPENVZ] = "openvz",
-        [SEATMETER__VIRT__VIRT_DOCKER] = "docker",
-        [SEATMETER__VIRT__VIRT_PODMAN] = "podman",
-        [SEATMETER__VIRT__VIRT_KVM] = "kvm",
-        [SEATMETER__VIRT__VIRT_VM_OTHER] = "vm-other",
-        [SEATMETER__VIRT__VIRT_CONTAINER_OTHER] = "container-other",
-        [SEATMETER__VIRT__VIRT_QEMU] = "qemu",
-};
-
-const char *store_virt_to_string(int virt)
-{
-        if (virt < 0 || (size_t)virt >= ELEMENTSOF(virt_names))
-                return "unknown";
-        return virt_names[virt];
-}
-
 /* After a commit: the rows and limits are written. */
 void agent_clear_rows(StoreAgent *a)
 {
@@ -273,17 +253,17 @@ int agent_mark_dirty(Store *s, StoreAgent *a)
         return 0;
 }
 
-void limits_copy(const Seatmeter__Limits *l, LimitsCopy *ret)
+void limits_copy(const SampleLimits *l, LimitsCopy *ret)
 {
         *ret = (LimitsCopy){
-                .effective_cpus = l->has_effective_cpus ? l->effective_cpus : NAN,
-                .cpu_count = l->has_cpu_count ? (int64_t)l->cpu_count : -1,
-                .quota_us = l->has_quota_us ? l->quota_us : -1,
-                .period_us = l->has_period_us ? (int64_t)l->period_us : -1,
-                .memory_limit_bytes = l->has_memory_limit_bytes ? (int64_t)l->memory_limit_bytes : -1,
-                .swap_limit_bytes = l->has_swap_limit_bytes ? (int64_t)l->swap_limit_bytes : -1,
-                .host_cpus = l->has_host_cpus ? (int64_t)l->host_cpus : -1,
-                .host_memory_bytes = l->has_host_memory_bytes ? (int64_t)l->host_memory_bytes : -1,
+                .effective_cpus = l->effective_cpus,
+                .cpu_count = l->cpu_count,
+                .quota_us = l->quota_us,
+                .period_us = l->period_us,
+                .memory_limit_bytes = l->memory_limit_bytes,
+                .swap_limit_bytes = l->swap_limit_bytes,
+                .host_cpus = l->host_cpus,
+                .host_memory_bytes = l->host_memory_bytes,
         };
         if (l->cpuset)
                 (void)snprintf(ret->cpuset, sizeof(ret->cpuset), "%s", l->cpuset);
@@ -352,34 +332,11 @@ int write_streams(Store *s, const StoreAgent *a)
         return 0;
 }
 
-/* The labels of a checked Hello as the JSON object stored in agents.labels. */
-static int hello_labels_json(const Seatmeter__Hello *h, char *buf, size_t size)
-{
-        Labels labels = {0};
-
-        for (size_t i = 0; i < h->n_labels && i < LABELS_MAX; i++) {
-                Label *l = &labels.l[labels.n++];
-
-                (void)snprintf(l->key, sizeof(l->key), "%s", h->labels[i]->key);
-                (void)snprintf(l->value, sizeof(l->value), "%s", h->labels[i]->value ? h->labels[i]->value : "");
-        }
-        return labels_to_json(&labels, buf, size);
-}
-
 int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_time_ms, uint64_t *ret_last_seq)
 {
         char labels_json[LABELS_JSON_MAX + 1];
-        const Seatmeter__Hello *h;
-        LimitsCopy l = {
-                .effective_cpus = NAN,
-                .cpu_count = -1,
-                .quota_us = -1,
-                .period_us = -1,
-                .memory_limit_bytes = -1,
-                .swap_limit_bytes = -1,
-                .host_cpus = -1,
-                .host_memory_bytes = -1,
-        };
+        const AgentHello *h;
+        LimitsCopy l;
         StoreAgent *a;
         sqlite3_stmt *st;
         int64_t last_time = 0;
@@ -394,22 +351,18 @@ int store_agent_hello(Store *s, const StoreAgentInfo *info, int64_t *ret_last_ti
             (info->transport && strlen(info->transport) > STORE_SHORT_TEXT_MAX) ||
             (info->bbb && !id_is_valid(info->bbb)))
                 return -EINVAL;
-        if (h->limits)
-                limits_copy(h->limits, &l);
-        r = hello_labels_json(h, labels_json, sizeof(labels_json));
+        limits_copy(&h->limits, &l);
+        r = labels_to_json(&h->labels, labels_json, sizeof(labels_json));
         if (r < 0)
                 return r;
 
         st = s->stmt[STMT_AGENT_HELLO];
         sqlite3_bind_text(st, 1, info->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, store_virt_to_string(h->has_virt ? (int)h->virt : 0), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, h->virt ? h->virt : "unknown", -1, SQLITE_STATIC);
         bind_text_or_null(st, 3, h->hostname);
         bind_text_or_null(st, 4, h->machine_id);
         bind_text_or_null(st, 5, h->agent_version);
-        if (h->has_cgroup_version)
-                sqlite3_bind_int(st, 6, (int)h->cgroup_version);
-        else
-                sqlite3_bind_null(st, 6);
+        bind_i64_or_null(st, 6, h->cgroup_version);
         bind_text_or_null(st, 7, h->cgroup_mode);
         bind_text_or_null(st, 8, h->cgroup_path);
         bind_double_or_null(st, 9, l.effective_cpus);

@@ -188,11 +188,6 @@ static inline int64_t column_i64_or_none(sqlite3_stmt *st, int i)
         return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
 }
 
-static inline int64_t u64_or_none(bool has, uint64_t v)
-{
-        return has ? (int64_t)v : -1; /* validated: v <= INT64_MAX */
-}
-
 /* store-migrate.c */
 int db_get_int(sqlite3 *db, const char *sql, int64_t *ret);
 int db_exec(sqlite3 *db, const char *sql);
@@ -214,7 +209,7 @@ int agent_select_stream(Store *s, StoreAgent *a, uint64_t stream);
 /* For a sample older than the agent's newest: is (agent, time) taken, and which sample precedes it?
  * Returns 1 for a duplicate, 0 with *ret_prev, or -errno. */
 int lookup_older(Store *s, StoreAgent *a, int64_t time_ms, Prev *ret_prev);
-void limits_copy(const Seatmeter__Limits *l, LimitsCopy *ret);
+void limits_copy(const SampleLimits *l, LimitsCopy *ret);
 /* After a commit: the rows and limits are written. */
 void agent_clear_rows(StoreAgent *a);
 /* After an aggregate flush: the deltas are written. */

@@ -202,7 +202,7 @@ unsigned store_pending(const Store *s)
         return s ? (unsigned)s->n_rows : 0;
 }
 
-static int agent_set_net(StoreAgent *a, const Seatmeter__Sample *sample)
+static int agent_set_net(StoreAgent *a, const Sample *sample)
 {
         if (sample->n_net > a->alloc_net) {
                 NetDevCopy *p = realloc(a->net, sample->n_net * sizeof(*p));
@@ -212,18 +212,11 @@ static int agent_set_net(StoreAgent *a, const Seatmeter__Sample *sample)
                 a->alloc_net = sample->n_net;
         }
         for (size_t i = 0; i < sample->n_net; i++) {
-                const Seatmeter__NetDev *d = sample->net[i];
+                const SampleNetDev *d = &sample->net[i];
                 NetDevCopy *c = &a->net[i];
 
                 (void)snprintf(c->name, sizeof(c->name), "%s", d->name);
-                c->v[0] = u64_or_none(d->has_rx_bytes, d->rx_bytes);
-                c->v[1] = u64_or_none(d->has_tx_bytes, d->tx_bytes);
-                c->v[2] = u64_or_none(d->has_rx_packets, d->rx_packets);
-                c->v[3] = u64_or_none(d->has_tx_packets, d->tx_packets);
-                c->v[4] = u64_or_none(d->has_rx_errors, d->rx_errors);
-                c->v[5] = u64_or_none(d->has_tx_errors, d->tx_errors);
-                c->v[6] = u64_or_none(d->has_rx_dropped, d->rx_dropped);
-                c->v[7] = u64_or_none(d->has_tx_dropped, d->tx_dropped);
+                memcpy(c->v, d->v, sizeof(c->v));
         }
         a->n_net = sample->n_net;
         a->net_time_ms = sample->time_ms;
@@ -232,25 +225,23 @@ static int agent_set_net(StoreAgent *a, const Seatmeter__Sample *sample)
 }
 
 /* Sum of one counter over the interfaces, -1 when any lacks it or the sum leaves int64. */
-static int64_t net_sum(const Seatmeter__Sample *sample, bool rx)
+static int64_t net_sum(const Sample *sample, bool rx)
 {
         int64_t sum = 0;
 
         if (sample->n_net == 0)
                 return -1;
         for (size_t i = 0; i < sample->n_net; i++) {
-                const Seatmeter__NetDev *d = sample->net[i];
-                bool has = rx ? d->has_rx_bytes : d->has_tx_bytes;
-                uint64_t v = rx ? d->rx_bytes : d->tx_bytes;
+                int64_t v = sample->net[i].v[rx ? 0 : 1];
 
-                if (!has || v > (uint64_t)(INT64_MAX - sum))
+                if (v < 0 || v > INT64_MAX - sum)
                         return -1;
-                sum += (int64_t)v;
+                sum += v;
         }
         return sum;
 }
 
-int store_add_sample(Store *s, const char *id, const Seatmeter__Sample *sample, int users)
+int store_add_sample(Store *s, const char *id, const Sample *sample, int users)
 {
         return store_add_sample_counts(s, id, sample,
                                        &(const StoreCounts){ .users = users, .listeners = -1, .voice = -1, .video = -1 });
@@ -262,7 +253,7 @@ static int32_t row_count(int64_t v)
         return v >= 0 && v <= STORE_USERS_MAX ? (int32_t)v : -1;
 }
 
-int store_add_sample_counts(Store *s, const char *id, const Seatmeter__Sample *sample, const StoreCounts *counts)
+int store_add_sample_counts(Store *s, const char *id, const Sample *sample, const StoreCounts *counts)
 {
         int64_t users;
         StoreAgent *a;
@@ -279,7 +270,6 @@ int store_add_sample_counts(Store *s, const char *id, const Seatmeter__Sample *s
 
         /* Checked once, at ingest (ingest_sample_check()): within the limits of store.h, with a seq. */
         assert(sample);
-        assert(sample->has_seq);
         users = counts->users;
         if (!id_is_valid(id) || users < -1 || users > STORE_USERS_MAX)
                 return -EINVAL;
@@ -347,32 +337,30 @@ int store_add_sample_counts(Store *s, const char *id, const Seatmeter__Sample *s
         row = &s->rows[s->n_rows];
         *row = (Row){
                 .time_ms = time_ms,
-                .seq = u64_or_none(sample->has_seq, sample->seq),
+                .seq = (int64_t)sample->seq,
                 .users = (int32_t)users,
                 .listeners = users < 0 ? -1 : row_count(counts->listeners),
                 .voice = users < 0 ? -1 : row_count(counts->voice),
                 .video = users < 0 ? -1 : row_count(counts->video),
                 .next = NONE,
                 .gauge = {
-                        [G_MEMORY] = u64_or_none(sample->has_memory_usage_bytes, sample->memory_usage_bytes),
-                        [G_WORKING_SET] = u64_or_none(sample->has_memory_working_set_bytes,
-                                                      sample->memory_working_set_bytes),
-                        [G_CACHE] = u64_or_none(sample->has_memory_cache_bytes, sample->memory_cache_bytes),
-                        [G_ANON] = u64_or_none(sample->has_memory_anon_bytes, sample->memory_anon_bytes),
-                        [G_SWAP] = u64_or_none(sample->has_memory_swap_bytes, sample->memory_swap_bytes),
+                        [G_MEMORY] = sample->memory_usage_bytes,
+                        [G_WORKING_SET] = sample->memory_working_set_bytes,
+                        [G_CACHE] = sample->memory_cache_bytes,
+                        [G_ANON] = sample->memory_anon_bytes,
+                        [G_SWAP] = sample->memory_swap_bytes,
                 },
                 .counter = {
-                        [C_CPU_USAGE] = u64_or_none(sample->has_cpu_usage_usec, sample->cpu_usage_usec),
-                        [C_THROTTLED_USEC] = u64_or_none(sample->has_cpu_throttled_usec,
-                                                         sample->cpu_throttled_usec),
-                        [C_IO_READ] = u64_or_none(sample->has_io_read_bytes, sample->io_read_bytes),
-                        [C_IO_WRITE] = u64_or_none(sample->has_io_write_bytes, sample->io_write_bytes),
+                        [C_CPU_USAGE] = sample->cpu_usage_usec,
+                        [C_THROTTLED_USEC] = sample->cpu_throttled_usec,
+                        [C_IO_READ] = sample->io_read_bytes,
+                        [C_IO_WRITE] = sample->io_write_bytes,
                         [C_NET_RX] = net_sum(sample, true),
                         [C_NET_TX] = net_sum(sample, false),
-                        [C_OOM_KILLS] = u64_or_none(sample->has_memory_oom_kills, sample->memory_oom_kills),
-                        [C_NR_PERIODS] = u64_or_none(sample->has_cpu_nr_periods, sample->cpu_nr_periods),
-                        [C_NR_THROTTLED] = u64_or_none(sample->has_cpu_nr_throttled, sample->cpu_nr_throttled),
-                        [C_STEAL_USEC] = u64_or_none(sample->has_cpu_steal_usec, sample->cpu_steal_usec),
+                        [C_OOM_KILLS] = sample->memory_oom_kills,
+                        [C_NR_PERIODS] = sample->cpu_nr_periods,
+                        [C_NR_THROTTLED] = sample->cpu_nr_throttled,
+                        [C_STEAL_USEC] = sample->cpu_steal_usec,
                 },
         };
         if (row->seq < 0)

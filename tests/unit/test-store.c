@@ -19,6 +19,7 @@
 #include "daemon/live.h"
 #include "daemon/query.h"
 #include "daemon/ingest-validate.h"
+#include "daemon/ingest-wire.h"
 #include "daemon/store.h"
 #include "log.h"
 #include "schema-files.h"
@@ -115,6 +116,24 @@ static void ts_net(TS *t, const char *name, uint64_t rx, uint64_t tx)
         t->s.n_net = i + 1;
 }
 
+/* A wire sample into the store as the ingest hands it over: converted by sample_from_wire(). On the
+ * stack, as some tests add from several threads (each to its own Store). */
+static int add_sample_counts(Store *s, const char *id, const Seatmeter__Sample *w, const StoreCounts *counts)
+{
+        SampleBuf buf;
+
+        sample_from_wire(w, &buf);
+        return store_add_sample_counts(s, id, &buf.sample, counts);
+}
+
+static int add_sample(Store *s, const char *id, const Seatmeter__Sample *w, int users)
+{
+        SampleBuf buf;
+
+        sample_from_wire(w, &buf);
+        return store_add_sample(s, id, &buf.sample, users);
+}
+
 static void limits_init(Seatmeter__Limits *l, double cpus, uint64_t mem)
 {
         seatmeter__limits__init(l);
@@ -133,6 +152,7 @@ static void hello_stream(Store *s, const char *id, double cpus, uint64_t stream,
         Seatmeter__Hello h;
         Seatmeter__Limits l;
         StoreAgentInfo info;
+        AgentHello ah;
 
         seatmeter__hello__init(&h);
         limits_init(&l, cpus, 4ULL << 30);
@@ -141,7 +161,8 @@ static void hello_stream(Store *s, const char *id, double cpus, uint64_t stream,
         h.virt = SEATMETER__VIRT__VIRT_LXC;
         h.hostname = (char *)"ct1";
         h.limits = &l;
-        info = (StoreAgentInfo){ .id = id, .hello = &h, .transport = "unix", .bbb = "bbb1", .now_ms = now_ms(),
+        hello_from_wire(&h, &ah);
+        info = (StoreAgentInfo){ .id = id, .hello = &ah, .transport = "unix", .bbb = "bbb1", .now_ms = now_ms(),
                                  .stream = stream };
         assert_int_equal(store_agent_hello(s, &info, ret_time, ret_seq), 0);
 }
@@ -291,13 +312,13 @@ static void test_dedup(void **state)
 
         for (int i = 0; i < 5; i++) {
                 ts_init_seq(&t, t0 + i * 1000, 10 + i);
-                assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+                assert_int_equal(add_sample(s, "a1", &t.s, -1), 1);
         }
         /* A resend while pending, the newest and an older one. */
         ts_init_seq(&t, t0 + 4000, 14);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 0);
         ts_init_seq(&t, t0 + 2000, 12);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 0);
         assert_int_equal(store_pending(s), 5);
         /* Nothing committed yet: the Welcome says so. */
         hello(s, "a1", 2, NULL, &seq);
@@ -307,19 +328,19 @@ static void test_dedup(void **state)
 
         /* Resends after the commit; an older sequence number at a new time is out of order: refused. */
         ts_init_seq(&t, t0 + 1000, 11);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 0);
         ts_init_seq(&t, t0 + 4000, 14);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 0);
         ts_init_seq(&t, t0 + 1500, 5);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 0);
         /* A new sample at a time already taken (the clock went back): kept, one ms later. */
         ts_init_seq(&t, t0 + 1000, 15);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 2);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 2);
         /* A clock 23 hours ahead, then corrected: the future sample does not hide the later ones. */
         ts_init_seq(&t, t0 + 23 * HOUR, 16);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 1);
         ts_init_seq(&t, t0 + 5000, 17);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 1);
         assert_int_equal(store_commit(s), 0);
 
         hello(s, "a1", 2, &last, &seq);
@@ -330,8 +351,8 @@ static void test_dedup(void **state)
         hello_stream(s, "a1", 2, UINT64_MAX - 1, NULL, &seq);
         assert_int_equal(seq, 0);
         ts_init_seq(&t, t0 + 6000, 1);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 0);
         assert_int_equal(store_commit(s), 0);
         hello_stream(s, "a1", 2, UINT64_MAX - 1, NULL, &seq);
         assert_int_equal(seq, 1);
@@ -342,9 +363,9 @@ static void test_dedup(void **state)
         /* After a restart, from the database alone. */
         assert_int_equal(store_open(dbpath, &s), 0);
         ts_init_seq(&t, t0 + 3000, 13);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 0);
         ts_init_seq(&t, t0 + 7000, 17);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 0);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 0);
         assert_int_equal(store_pending(s), 0);
         hello_stream(s, "a1", 2, UINT64_MAX - 1, NULL, &seq);
         assert_int_equal(seq, 1);
@@ -407,10 +428,10 @@ static void test_validation(void **state)
 
         /* Bad ids and participant counts. */
         ts_init(&t, t0, 1);
-        assert_int_equal(store_add_sample(s, "a b", &t.s, 1), -EINVAL);
-        assert_int_equal(store_add_sample(s, "", &t.s, 1), -EINVAL);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -2), -EINVAL);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, STORE_USERS_MAX + 1), -EINVAL);
+        assert_int_equal(add_sample(s, "a b", &t.s, 1), -EINVAL);
+        assert_int_equal(add_sample(s, "", &t.s, 1), -EINVAL);
+        assert_int_equal(add_sample(s, "a1", &t.s, -2), -EINVAL);
+        assert_int_equal(add_sample(s, "a1", &t.s, STORE_USERS_MAX + 1), -EINVAL);
 
         assert_int_equal(store_commit(s), 0);
         s = store_free(s);
@@ -431,7 +452,7 @@ static void add_rate_series(Store *s, int64_t t0)
         ts_io(&t, 0, 0);
         ts_net(&t, "eth0", 0, 0);
         ts_net(&t, "eth1", 0, 0);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, 3), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, 3), 1);
 
         /* +1 s: 0.5 s of CPU -> 0.5 cores, ratio 0.25 of 2; 5 of 10 periods throttled; io 1000/500 B;
          * net 300+100 rx, 50+50 tx */
@@ -441,7 +462,7 @@ static void add_rate_series(Store *s, int64_t t0)
         ts_io(&t, 1000, 500);
         ts_net(&t, "eth0", 300, 50);
         ts_net(&t, "eth1", 100, 50);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, 3), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, 3), 1);
 
         /* +3 s (a 2 s interval): 2 s of CPU -> 1 core; 0 of 10 periods; io 3000 read in 2 s */
         ts_init(&t, t0 + 3000, 3);
@@ -450,7 +471,7 @@ static void add_rate_series(Store *s, int64_t t0)
         ts_io(&t, 7000, 500);
         ts_net(&t, "eth0", 700, 50);
         ts_net(&t, "eth1", 100, 250);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, 4), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, 4), 1);
 }
 
 static void test_rates(void **state)
@@ -469,23 +490,23 @@ static void test_rates(void **state)
         ts_cpu(&t, 100, 1, 0);
         ts_io(&t, 8000, 500);
         ts_net(&t, "eth0", 800, 60);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, 4), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, 4), 1);
 
         /* +5 s: counting again from the reset. */
         ts_init(&t, t0 + 5000, 5);
         ts_cpu(&t, 250100, 11, 1);
         ts_io(&t, 8000, 500);
         ts_net(&t, "eth0", 900, 70);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, 4), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, 4), 1);
 
         /* +6 s: idle, no CFS period ran: none was throttled (0, not unknown). +7 s: throttled periods
          * without periods is no ratio. */
         ts_init(&t, t0 + 6000, 6);
         ts_cpu(&t, 250100, 11, 1);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, 4), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, 4), 1);
         ts_init(&t, t0 + 7000, 7);
         ts_cpu(&t, 250100, 11, 2);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, 4), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, 4), 1);
         assert_int_equal(store_commit(s), 0);
         s = store_free(s);
 
@@ -553,11 +574,11 @@ static void test_first_sample_after_restart(void **state)
         ts_io(&t, 9000, 500);
         ts_net(&t, "eth0", 800, 60);
         ts_net(&t, "eth1", 100, 250);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, 4), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, 4), 1);
 
         ts_init(&t, t0 + 4000 + STORE_RATE_GAP_MAX_MS + 1000, 5);
         ts_cpu(&t, 4500000, 40, 10);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, 4), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, 4), 1);
         assert_int_equal(store_commit(s), 0);
         s = store_free(s);
 
@@ -584,25 +605,25 @@ static void test_out_of_order(void **state)
         hello(s, "a1", 4, NULL, NULL);
         ts_init(&t, t0, 1);
         ts_cpu(&t, 0, 0, 0);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 1);
         assert_int_equal(store_commit(s), 0);
         ts_init(&t, t0 + 2000, 3);
         ts_cpu(&t, 4000000, 0, 0);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 1);
         /* pending: t0+2000; stored: t0. The missing t0+1000 arrives. */
         ts_init(&t, t0 + 1000, 2);
         ts_cpu(&t, 1000000, 0, 0);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 1);
         /* and one older than everything */
         ts_init(&t, t0 - 1000, 0);
         ts_cpu(&t, 0, 0, 0);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 1);
         assert_int_equal(store_commit(s), 0);
         /* The newest stays the newest. */
         ts_init(&t, t0 + 3000, 4);
         newest_seq = t.s.seq;
         ts_cpu(&t, 5000000, 0, 0);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 1);
         assert_int_equal(store_commit(s), 0);
         s = store_free(s);
 
@@ -630,7 +651,7 @@ static void test_trends_hour_boundary(void **state)
                 /* cpu_cores: -, 0.1, 0.2, 0.3, 0.4, 0.5 */
                 ts_cpu(&t, (uint64_t)(i * (i + 1) / 2) * 100000, 0, 0);
                 ts_mem(&t, 1000 * (uint64_t)(i + 1), 500);
-                assert_int_equal(store_add_sample(s, "a1", &t.s, i < 4 ? 10 + i : -1), 1);
+                assert_int_equal(add_sample(s, "a1", &t.s, i < 4 ? 10 + i : -1), 1);
                 /* Commit in the middle of each hour, so both hours are upserted twice. */
                 if (i == 1 || i == 4)
                         assert_int_equal(store_commit(s), 0);
@@ -684,7 +705,7 @@ static void test_curves(void **state)
         ts_init(&t, t0, 0);
         ts_cpu(&t, 0, 0, 0);
         ts_mem(&t, 100 << 20, 60 << 20);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, 1), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, 1), 1);
         for (int u = 1; u <= 3; u++)
                 for (int i = 0; i < 10; i++) {
                         double cores = 0.2 * u + (i % 2 ? 0.01 : -0.01);
@@ -693,7 +714,7 @@ static void test_curves(void **state)
                         ts_init(&t, t0 + n * 1000, (uint64_t)n);
                         ts_cpu(&t, usage, 0, 0);
                         ts_mem(&t, 100 << 20, (uint64_t)(50 + 10 * u) << 20);
-                        assert_int_equal(store_add_sample(s, "a1", &t.s, u), 1);
+                        assert_int_equal(add_sample(s, "a1", &t.s, u), 1);
                         if (n % 7 == 0)
                                 assert_int_equal(store_commit(s), 0);
                 }
@@ -702,7 +723,7 @@ static void test_curves(void **state)
                 usage += 5000000;
                 ts_init(&t, t0 + n * 1000, (uint64_t)n);
                 ts_cpu(&t, usage, 0, 0);
-                assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+                assert_int_equal(add_sample(s, "a1", &t.s, -1), 1);
         }
         assert_int_equal(store_commit(s), 0);
         s = store_free(s);
@@ -850,7 +871,7 @@ static void test_epochs_hours_mix(void **state)
                         limits_init(&l, 4, 8ULL << 30);
                         t.s.limits = &l;
                 }
-                assert_int_equal(store_add_sample_counts(s, "a1", &t.s, &c), 1);
+                assert_int_equal(add_sample_counts(s, "a1", &t.s, &c), 1);
         }
         assert_int_equal(store_flush(s), 0);
         s = store_free(s);
@@ -880,7 +901,7 @@ static void test_epochs_hours_mix(void **state)
         ts_cpu(&t, usage, 0, 0);
         limits_init(&l, 4, 8ULL << 30);
         t.s.limits = &l;
-        assert_int_equal(store_add_sample(s, "a1", &t.s, 2), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, 2), 1);
         assert_int_equal(store_flush(s), 0);
         assert_double_equal(q("SELECT count(*) FROM epochs"), 3, 0);
         hello(s, "a1", 1, NULL, NULL);
@@ -888,7 +909,7 @@ static void test_epochs_hours_mix(void **state)
         usage += 100000;
         ts_init(&t, t0 + 181 * 60000, (uint64_t)n);
         ts_cpu(&t, usage, 0, 0);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, 2), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, 2), 1);
         assert_int_equal(store_flush(s), 0);
         assert_double_equal(q("SELECT count(*) FROM epochs"), 4, 0);
         assert_double_equal(q("SELECT epoch FROM samples ORDER BY time_ms DESC LIMIT 1"), 4, 0);
@@ -962,12 +983,12 @@ static void test_hello_and_limits(void **state)
         /* Limits that change with a sample apply to that sample and update the row at commit. */
         ts_init(&t, t0, 1);
         ts_cpu(&t, 0, 0, 0);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 1);
         ts_init(&t, t0 + 1000, 2);
         ts_cpu(&t, 1000000, 0, 0);
         limits_init(&t.limits, 4, 8ULL << 30);
         t.s.limits = &t.limits;
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 1);
         assert_double_equal(q("SELECT effective_cpus FROM agents WHERE id = 'a1'"), 1.5, 0);
         assert_int_equal(store_commit(s), 0);
         assert_double_equal(q("SELECT effective_cpus FROM agents WHERE id = 'a1'"), 4, 0);
@@ -986,7 +1007,8 @@ static void test_hello_and_limits(void **state)
         {
                 Seatmeter__Hello h;
                 Seatmeter__Limits l;
-                StoreAgentInfo info = { .id = "a1", .hello = &h };
+                AgentHello ah;
+                StoreAgentInfo info = { .id = "a1", .hello = &ah };
                 const char *why = NULL;
 
                 seatmeter__hello__init(&h);
@@ -996,13 +1018,14 @@ static void test_hello_and_limits(void **state)
                 assert_non_null(why);
                 info.id = "../etc";
                 limits_init(&l, 1, 1 << 20);
+                hello_from_wire(&h, &ah);
                 assert_int_equal(store_agent_hello(s, &info, NULL, NULL), -EINVAL);
         }
         assert_double_equal(q("SELECT effective_cpus FROM agents WHERE id = 'a1'"), 4, 0);
 
         /* A sample of an agent never introduced gets its own row. */
         ts_init(&t, t0, 1);
-        assert_int_equal(store_add_sample(s, "stranger", &t.s, -1), 1);
+        assert_int_equal(add_sample(s, "stranger", &t.s, -1), 1);
         assert_int_equal(store_commit(s), 0);
         assert_double_equal(q("SELECT count(*) FROM agents WHERE id = 'stranger' AND virt = 'unknown'"), 1, 0);
 }
@@ -1022,9 +1045,9 @@ static void test_retention(void **state)
                 (void)snprintf(id, sizeof(id), "a%d", a);
                 for (int i = 0; i < 30; i++) {
                         ts_init(&t, old + i * 60000LL, (uint64_t)i);
-                        assert_int_equal(store_add_sample(s, id, &t.s, -1), 1);
+                        assert_int_equal(add_sample(s, id, &t.s, -1), 1);
                         ts_init(&t, recent + i * 60000LL, 100 + (uint64_t)i);
-                        assert_int_equal(store_add_sample(s, id, &t.s, -1), 1);
+                        assert_int_equal(add_sample(s, id, &t.s, -1), 1);
                 }
         }
         assert_int_equal(store_flush(s), 0);
@@ -1071,7 +1094,7 @@ static void fill_until_full(Store *s, int64_t t0, int *ret_committed, int *ret_a
                         ts_cpu(&t, (uint64_t)added * 1000, (uint64_t)added, 0);
                         ts_mem(&t, 123456789, 98765432);
                         ts_io(&t, (uint64_t)added * 4096, 0);
-                        assert_int_equal(store_add_sample(s, "a1", &t.s, added % 50), 1);
+                        assert_int_equal(add_sample(s, "a1", &t.s, added % 50), 1);
                 }
                 r = store_commit(s);
                 if (r < 0)
@@ -1174,7 +1197,7 @@ static void test_killed_mid_transaction(void **state)
                         for (int i = 0; i < BATCH; i++, n++) {
                                 ts_init(&t, t0 + n * 100, (uint64_t)n);
                                 ts_cpu(&t, (uint64_t)n * 50000, 0, 0);
-                                if (store_add_sample(s, n % 2 ? "k1" : "k2", &t.s, (int)(n % 20)) != 1)
+                                if (add_sample(s, n % 2 ? "k1" : "k2", &t.s, (int)(n % 20)) != 1)
                                         _exit(3);
                         }
                         if (store_commit(s) < 0)
@@ -1247,7 +1270,7 @@ static void test_killed_mid_transaction(void **state)
                 /* And a writer whose samples were added but never committed leaves nothing. */
                 auto_seq += 1u << 30; /* above what the forked writer used */
                 ts_init(&t, t0 + (int64_t)rows * 100 + 100, 1);
-                assert_int_equal(store_add_sample(s, "k1", &t.s, 1), 1);
+                assert_int_equal(add_sample(s, "k1", &t.s, 1), 1);
                 assert_int_equal(store_commit(s), 0);
         }
         assert_double_equal(q("SELECT count(*) FROM samples"), rows + 1, 0);
@@ -1263,7 +1286,7 @@ static void test_killed_mid_transaction(void **state)
                         _exit(2);
                 for (int i = 0; i < 1000; i++) {
                         ts_init(&t, t0 + (int64_t)rows * 100 + 200 + i, 1);
-                        (void)store_add_sample(s, "k1", &t.s, 1);
+                        (void)add_sample(s, "k1", &t.s, 1);
                 }
                 raise(SIGKILL);
                 _exit(3);
@@ -1291,7 +1314,7 @@ static void test_aggregate_interval(void **state)
                 ts_cpu(&t, (uint64_t)i * 100000, 0, 0);
                 ts_mem(&t, 1000, 500);
                 ts_net(&t, "eth0", (uint64_t)i, 0);
-                assert_int_equal(store_add_sample(s, "a1", &t.s, 5), 1);
+                assert_int_equal(add_sample(s, "a1", &t.s, 5), 1);
         }
         assert_int_equal(store_commit(s), 0);
         assert_double_equal(q("SELECT count(*) FROM samples"), 10, 0);
@@ -1310,7 +1333,7 @@ static void test_aggregate_interval(void **state)
         /* A gap filler older than the watermark: flushed with its commit. */
         ts_init(&t, t0 + 500, 100);
         ts_mem(&t, 1000, 500);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, 5), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, 5), 1);
         assert_int_equal(store_commit(s), 0);
         assert_double_equal(q("SELECT n FROM trends"), 11, 0);
         s = store_free(s);
@@ -1328,7 +1351,7 @@ static void test_aggregate_interval(void **state)
                         ts_init(&t, t0 + i * 1000, (uint64_t)i + 1);
                         ts_cpu(&t, (uint64_t)i * 100000, 0, 0);
                         ts_mem(&t, 1000, 500);
-                        if (store_add_sample(c, "a1", &t.s, 6) != 1)
+                        if (add_sample(c, "a1", &t.s, 6) != 1)
                                 _exit(3);
                 }
                 if (store_commit(c) < 0)
@@ -1367,12 +1390,12 @@ static void test_pending_limit(void **state)
         assert_int_equal(store_open(dbpath, &s), 0);
         for (int i = 0; i < STORE_PENDING_MAX; i++) {
                 ts_init(&t, t0 + i, (uint64_t)i);
-                assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+                assert_int_equal(add_sample(s, "a1", &t.s, -1), 1);
         }
         ts_init(&t, t0 + STORE_PENDING_MAX, 1);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), -ENOBUFS);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), -ENOBUFS);
         assert_int_equal(store_commit(s), 0);
-        assert_int_equal(store_add_sample(s, "a1", &t.s, -1), 1);
+        assert_int_equal(add_sample(s, "a1", &t.s, -1), 1);
         assert_int_equal(store_commit(s), 0);
         assert_double_equal(q("SELECT count(*) FROM samples"), STORE_PENDING_MAX + 1, 0);
 }
@@ -1443,7 +1466,7 @@ static void test_live(void **state)
                 t.s.memory_oom_kills = 1;
                 ts_io(&t, (uint64_t)i * 4096, (uint64_t)i * 8192);
                 ts_net(&t, "eth0", (uint64_t)i * 1500, (uint64_t)i * 3000);
-                assert_int_equal(store_add_sample(s, "full", &t.s, 7 + i), 1);
+                assert_int_equal(add_sample(s, "full", &t.s, 7 + i), 1);
         }
         /* Nothing is published before the commit. */
         assert_int_equal(live_get(live, "full", &num, &l, &has), 0);
@@ -1453,9 +1476,9 @@ static void test_live(void **state)
         assert_int_equal(l.time_ms, t0 + 2000);
 
         ts_init(&t, t0 - 5000, 0);
-        assert_int_equal(store_add_sample(s, "full", &t.s, -1), 1);
+        assert_int_equal(add_sample(s, "full", &t.s, -1), 1);
         ts_init(&t, t0 + 5000, 9); /* only time and seq: every other column NULL */
-        assert_int_equal(store_add_sample(s, "bare", &t.s, -1), 1);
+        assert_int_equal(add_sample(s, "bare", &t.s, -1), 1);
         assert_int_equal(store_commit(s), 0);
         assert_live_is_database(live, "full"); /* still t0 + 2000 */
         assert_live_is_database(live, "bare");
