@@ -7,7 +7,6 @@
 #include "address.h"
 #include "macro.h"
 
-#define LINK_URI_MAX ADDRESS_MAX /* longest URI accepted */
 
 /* Creates a non-blocking, close-on-exec stream socket and starts connecting it to a (a tcp host name is
  * resolved here, which may block briefly). Returns 0 when connected at once, 1 when the connection is in

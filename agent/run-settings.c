@@ -21,7 +21,7 @@ static int parse_watch(const ConfKey *k, void *base, const char *value, void *us
 
 /* Every setting of [agent] and its command-line twin, in the order --help lists them. */
 static const ConfKey run_keys[] = {
-        {"agent", "connect", STR(connect, LINK_URI_MAX), .def = RUN_CONNECT_DEFAULT, .option = "connect",
+        {"agent", "connect", STR(connect, ADDRESS_MAX), .def = RUN_CONNECT_DEFAULT, .option = "connect",
          .arg = "URI", .help = "unix:PATH, tcp:HOST:PORT or vsock:CID:PORT"},
         {"agent", "id", STR(id, RUN_ID_MAX), .option = "id", .arg = "NAME",
          .help = "agent id, [A-Za-z0-9._-]{1,64} (default: the hostname)"},

@@ -112,8 +112,3 @@ const BbbConfig *config_find_bbb(const Config *c, const char *name);
 #define CONFIG_MBPS_MAX 1e7      /* 10 Tbit/s */
 #define CONFIG_SECRET_MAX 4096 /* BBB secret and HTTP token files */
 
-/* address_parse_host_port() under its former name, for the callers not yet moved to it. */
-static inline int host_port_parse(const char *s, char *host, size_t hostsz, unsigned *ret_port)
-{
-        return address_parse_host_port(s, host, hostsz, ret_port);
-}

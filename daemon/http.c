@@ -518,7 +518,7 @@ static int http_bind(const char *spec, bool *ret_loopback, int *ret_fd)
         _cleanup_close_ int fd = -EBADF;
         int r, one = 1;
 
-        r = host_port_parse(spec, host, sizeof(host), &port);
+        r = address_parse_host_port(spec, host, sizeof(host), &port);
         if (r < 0)
                 return log_error_errno(r, "Invalid HTTP address '%s' (want ADDR:PORT or [V6]:PORT): %m",
                                        spec);

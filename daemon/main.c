@@ -182,7 +182,7 @@ static int check_config_system(const Config *c)
         unsigned port;
         int r = 0, k;
 
-        if (host_port_parse(c->http, host, sizeof host, &port) == 0) {
+        if (address_parse_host_port(c->http, host, sizeof host, &port) == 0) {
                 bool loopback = false;
 
                 if ((k = check_inet_address("http", host, port, &loopback)) < 0)
@@ -424,7 +424,7 @@ static void describe_http(int fd, const Config *c, const Http *h, char *buf, siz
         {
                 char h_[256];
                 unsigned port;
-                if (host_port_parse(c->http, h_, sizeof h_, &port) == 0)
+                if (address_parse_host_port(c->http, h_, sizeof h_, &port) == 0)
                         snprintf(buf, size, strchr(h_, ':') ? "[%s]:%u" : "%s:%u", h_, h ? http_port(h) : port);
                 else
                         snprintf(buf, size, "%s", c->http);
