@@ -131,15 +131,7 @@ int store_add_bbb_poll(Store *s, const StoreBbbPoll *p)
                 sqlite3_bind_int(st, 11, p->up);
                 r = stmt_exec(st);
         }
-        if (r >= 0)
-                r = stmt_exec(s->stmt[STMT_COMMIT]);
-        if (r < 0) {
-                if (!sqlite3_get_autocommit(s->db))
-                        (void)stmt_exec(s->stmt[STMT_ROLLBACK]);
-                return r;
-        }
-
-        return 0;
+        return store_end_transaction(s, r);
 }
 
 int store_bbb_polls_at(Store *s, const char *server, int64_t time_ms, int64_t min_ok_ms, StoreBbbPollRow *ret_newest,

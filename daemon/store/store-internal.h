@@ -188,6 +188,11 @@ static inline int64_t column_i64_or_none(sqlite3_stmt *st, int i)
         return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
 }
 
+/* store.c */
+/* Ends the transaction that BEGIN opened: commits when r >= 0 (what went before it succeeded), else rolls
+ * back. Returns r, or the commit's -errno. */
+int store_end_transaction(Store *s, int r);
+
 /* store-migrate.c */
 int db_get_int(sqlite3 *db, const char *sql, int64_t *ret);
 int db_exec(sqlite3 *db, const char *sql);

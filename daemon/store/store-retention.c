@@ -82,13 +82,9 @@ int store_retention_step(Store *s, int64_t now, unsigned raw_days, unsigned tren
         if (r >= 0 && trend_days > 0)
                 r = retain(s, STMT_RETAIN_POLLS, servers, n_servers, now - (int64_t)trend_days * MS_PER_DAY,
                            &budget, &deleted);
-        if (r >= 0)
-                r = stmt_exec(s->stmt[STMT_COMMIT]);
-        if (r < 0) {
-                if (!sqlite3_get_autocommit(s->db))
-                        (void)stmt_exec(s->stmt[STMT_ROLLBACK]);
+        r = store_end_transaction(s, r);
+        if (r < 0)
                 return r;
-        }
         if (raw_done && s->live)
                 live_forget_before(s->live, now - (int64_t)raw_days * MS_PER_DAY);
         return (int)deleted;

@@ -30,6 +30,16 @@
 
 static int store_recover_aggregates(Store *s);
 
+int store_end_transaction(Store *s, int r)
+{
+        if (r >= 0)
+                r = stmt_exec(s->stmt[STMT_COMMIT]);
+        /* SQLite may have rolled back already (it does on SQLITE_FULL), hence the check. */
+        if (r < 0 && !sqlite3_get_autocommit(s->db))
+                (void)stmt_exec(s->stmt[STMT_ROLLBACK]);
+        return r;
+}
+
 int store_errno(int sqlite_rc)
 {
         switch (sqlite_rc & 0xff) {
@@ -674,15 +684,10 @@ int store_commit(Store *s)
                 if (r >= 0)
                         r = write_agent(s, s->dirty[i], now);
         }
-        if (r >= 0)
-                r = stmt_exec(s->stmt[STMT_COMMIT]);
-        if (r < 0) {
-                /* Keep the batch and the deltas: the next commit writes them again. SQLite may have rolled
-                 * back already (it does on SQLITE_FULL), hence the check. */
-                if (!sqlite3_get_autocommit(s->db))
-                        (void)stmt_exec(s->stmt[STMT_ROLLBACK]);
+        /* On failure keep the batch and the deltas: the next commit writes them again. */
+        r = store_end_transaction(s, r);
+        if (r < 0)
                 return r;
-        }
 
         for (size_t i = 0; i < s->n_dirty; i++) {
                 StoreAgent *a = s->dirty[i];
