@@ -4,9 +4,10 @@
 #   bench/compare.sh OLD NEW        e.g. bench/compare.sh 49997bb origin/main
 #
 # Each revision is exported (git archive, so the working tree is untouched) into a temporary folder and
-# built there in a release build (-Dbuildtype=release -Dtests=false). Then, round after round, the same
-# load runs against OLD's and NEW's seatmeterd, in the order OLD NEW in odd rounds and NEW OLD in even
-# ones, so that a machine getting slower or faster during the run weighs on both alike:
+# built there in a release build (-Dbuildtype=release -Dtests=false, and -Dwerror=false: a revision is
+# measured here, not judged, and an older one may warn). Then, round after round, the same load runs
+# against OLD's and NEW's seatmeterd, in the order OLD NEW in odd rounds and NEW OLD in even ones, so
+# that a machine getting slower or faster during the run weighs on both alike:
 #
 #   ingest   the load generator of bench/ingest-socket.c (compiled once, from this tree): AGENTS simulated
 #            agents stream SAMPLES pre-encoded samples each (Sample frames) over the unix socket into a
@@ -44,7 +45,7 @@ for side in old new; do
         echo "building $side (${rev[$side]:0:12}) in a release build ..." >&2
         mkdir "$work/$side-src"
         git -C "$top" archive "${rev[$side]}" | tar -x -C "$work/$side-src"
-        if ! { meson setup "$work/$side-build" "$work/$side-src" -Dbuildtype=release -Dtests=false &&
+        if ! { meson setup "$work/$side-build" "$work/$side-src" -Dbuildtype=release -Dwerror=false -Dtests=false &&
                ninja -C "$work/$side-build"; } >"$work/$side-build.log" 2>&1; then
                 tail -30 "$work/$side-build.log" >&2
                 echo "building $side failed" >&2
