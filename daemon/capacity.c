@@ -260,13 +260,25 @@ static int steal_load(Query *q, int64_t agent_num, int64_t from_ms, int64_t to_m
         return 0;
 }
 
+/* A container's agent measures its cgroup, never the machine's /proc/stat: it has no steal, and its
+ * trends need not be read for it (that read would cost a curve request most of its time). */
+static bool virt_is_container(const char *virt)
+{
+        static const char *const containers[] = {"lxc", "openvz", "docker", "podman", "container-other"};
+
+        for (size_t i = 0; i < ELEMENTSOF(containers); i++)
+                if (streq(virt, containers[i]))
+                        return true;
+        return false;
+}
+
 /* Fills the limits, ends and steal of the epochs of a curve or model load. */
 static int epochs_complete(Query *q, const QueryAgent *a, CurveMetric m, int64_t from_ms, int64_t to_ms, EpochFill *f)
 {
         int r;
 
         r = query_epochs(q, a->num, epoch_fill, f);
-        if (r < 0 || !capacity_metric_uses_steal(m))
+        if (r < 0 || !capacity_metric_uses_steal(m) || virt_is_container(a->virt))
                 return r;
         return steal_load(q, a->num, from_ms, to_ms, f);
 }

@@ -2,7 +2,13 @@
  * waiting for its Hello, accepted (samples flow, Acks follow commits), and closing (a refused peer gets
  * its Welcome flushed, then the socket is closed). Samples are added to the store's open transaction as
  * they arrive; a timer commits every commit_interval_ms (at once when many are pending), and only then
- * does each connection get an Ack for what it sent before the commit. */
+ * does each connection get an Ack for what it sent before the commit.
+ *
+ * Why one file of about 1,250 lines: the connection (Conn) is one state machine whose admission, Hello,
+ * frame and commit steps all change the same fields and the same budgets (unauthenticated list, per-address
+ * counts, eviction); the pure parts are already elsewhere (ingest-validate.c checks a sample or Hello,
+ * ingest-wire.c converts the wire types, common/outbuf.c queues output, common/address.c parses addresses).
+ * The listeners (ingest_listen() and below) are the part that could go next. */
 
 #include <arpa/inet.h>
 #include <fcntl.h>
