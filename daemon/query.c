@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "query.h"
+#include "store.h"
 
 /* Order matches QueryColumn; the samples SELECT lists them in this order after time_ms and seq. */
 static const struct {
@@ -148,25 +149,6 @@ bool query_column_is_integer(QueryColumn c)
         return (unsigned)c < _QUERY_COLUMN_MAX && column_table[c].integer;
 }
 
-int query_errno(int sqlite_rc)
-{
-        switch (sqlite_rc & 0xff) {
-        case SQLITE_OK:
-        case SQLITE_ROW:
-        case SQLITE_DONE:
-                return 0;
-        case SQLITE_BUSY:
-        case SQLITE_LOCKED:
-                return -EBUSY;
-        case SQLITE_NOMEM:
-                return -ENOMEM;
-        case SQLITE_CANTOPEN:
-                return -ENOENT;
-        default:
-                return -EIO;
-        }
-}
-
 int query_open(const char *db_path, Query **ret)
 {
         _cleanup_(query_freep) Query *q = NULL;
@@ -182,7 +164,7 @@ int query_open(const char *db_path, Query **ret)
         /* NOMUTEX: a Query belongs to one thread at a time. */
         rc = sqlite3_open_v2(db_path, &q->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
         if (rc != SQLITE_OK)
-                return log_debug_errno(query_errno(rc), "Failed to open '%s' read-only: %s", db_path,
+                return log_debug_errno(store_errno(rc), "Failed to open '%s' read-only: %s", db_path,
                                        q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
         (void)sqlite3_busy_timeout(q->db, QUERY_BUSY_TIMEOUT_MS);
         (void)sqlite3_extended_result_codes(q->db, 1);
@@ -214,7 +196,7 @@ static int query_stmt(Query *q, QueryStmt id, sqlite3_stmt **ret)
                 rc = sqlite3_prepare_v3(q->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[id],
                                         NULL);
                 if (rc != SQLITE_OK)
-                        return log_error_errno(query_errno(rc), "Failed to prepare query: %s",
+                        return log_error_errno(store_errno(rc), "Failed to prepare query: %s",
                                                sqlite3_errmsg(q->db));
         }
         *ret = q->stmts[id];
@@ -233,7 +215,7 @@ static void stmt_resetp(sqlite3_stmt **s)
 
 static int step_error(Query *q, int rc)
 {
-        return log_warning_errno(query_errno(rc), "Database read failed: %s", sqlite3_errmsg(q->db));
+        return log_warning_errno(store_errno(rc), "Database read failed: %s", sqlite3_errmsg(q->db));
 }
 
 int query_begin(Query *q)
@@ -413,7 +395,7 @@ static int samples_stmt(Query *q, uint64_t columns, sqlite3_stmt **ret)
         q->samples[slot].stmt = NULL;
         rc = sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->samples[slot].stmt, NULL);
         if (rc != SQLITE_OK)
-                return log_error_errno(query_errno(rc), "Failed to prepare query: %s",
+                return log_error_errno(store_errno(rc), "Failed to prepare query: %s",
                                        sqlite3_errmsg(q->db));
         q->samples[slot].columns = columns;
         *ret = q->samples[slot].stmt;

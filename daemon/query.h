@@ -214,6 +214,3 @@ int query_experiments(Query *q, QueryExperimentCb cb, void *userdata);
 /* Finds the stored experiment name: 1 and *ret, 0 when there is none. */
 int query_experiment_find(Query *q, const char *name, QueryExperiment *ret);
 
-/* Translates a sqlite3 result code: BUSY/LOCKED -> -EBUSY, NOMEM -> -ENOMEM, CANTOPEN -> -ENOENT,
- * else -EIO. */
-int query_errno(int sqlite_rc);

@@ -3,6 +3,7 @@
 #include "http-testdb.h"
 
 #include "daemon/query.h"
+#include "daemon/store.h"
 
 static TestDb db;
 
@@ -233,8 +234,8 @@ static void test_open_errors(void **state)
         assert_true(query_column_is_integer(QUERY_USERS));
         assert_false(query_column_is_integer(QUERY_CPU_RATIO));
         assert_null(query_column_to_string(_QUERY_COLUMN_MAX));
-        assert_int_equal(query_errno(SQLITE_BUSY), -EBUSY);
-        assert_int_equal(query_errno(SQLITE_CORRUPT), -EIO);
+        assert_int_equal(store_errno(SQLITE_BUSY), -EBUSY);
+        assert_int_equal(store_errno(SQLITE_CORRUPT), -EBADMSG);
 }
 
 int main(void)
