@@ -41,19 +41,12 @@ int link_connect(const SocketAddress *a, int *ret_fd)
 
         switch (a->kind) {
         case ADDRESS_UNIX: {
-                struct sockaddr_un su = {.sun_family = AF_UNIX};
-                size_t n = strlen(a->path);
-                socklen_t len;
+                struct sockaddr_storage su;
+                int len = address_unix_sockaddr(a, &su);
 
-                if (n > sizeof(su.sun_path) - 1)
-                        return -ENAMETOOLONG;
-                memcpy(su.sun_path, a->path, n);
-                if (a->path[0] == '@') {
-                        su.sun_path[0] = 0; /* abstract: no NUL terminator counted */
-                        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
-                } else
-                        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-                return connect_sockaddr(AF_UNIX, (const struct sockaddr *)&su, len, ret_fd);
+                if (len < 0)
+                        return len;
+                return connect_sockaddr(AF_UNIX, (const struct sockaddr *)&su, (socklen_t)len, ret_fd);
         }
         case ADDRESS_TCP: {
                 struct addrinfo hints = {

@@ -194,6 +194,27 @@ char *address_to_string(const SocketAddress *a, char *buf, size_t size)
         return buf;
 }
 
+int address_unix_sockaddr(const SocketAddress *a, struct sockaddr_storage *ret)
+{
+        struct sockaddr_un *su = (struct sockaddr_un *)(void *)ret;
+        size_t n;
+
+        assert(a && a->kind == ADDRESS_UNIX);
+        assert(ret);
+
+        n = strlen(a->path);
+        if (n > sizeof(su->sun_path) - 1)
+                return -ENAMETOOLONG;
+        *ret = (struct sockaddr_storage){0};
+        su->sun_family = AF_UNIX;
+        memcpy(su->sun_path, a->path, n);
+        if (a->path[0] == '@') {
+                su->sun_path[0] = 0;
+                return (int)(offsetof(struct sockaddr_un, sun_path) + n);
+        }
+        return (int)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+}
+
 int address_from_sockaddr(const struct sockaddr *sa, socklen_t len, SocketAddress *ret)
 {
         SocketAddress a = {.kind = ADDRESS_UNIX};

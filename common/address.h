@@ -49,6 +49,11 @@ int address_parse_host_port(const char *s, char *host, size_t host_size, uint32_
  * fit. Returns buf. */
 char *address_to_string(const SocketAddress *a, char *buf, size_t size);
 
+/* The sockaddr of a unix address a (kind ADDRESS_UNIX): a file path, or "@name" in the abstract namespace
+ * (the name after a NUL, its length counted without a terminator). *ret is a struct sockaddr_un;
+ * returns its length for bind() and connect(), or -ENAMETOOLONG. */
+int address_unix_sockaddr(const SocketAddress *a, struct sockaddr_storage *ret);
+
 /* "unix", "tcp" or "vsock"; NULL for any other value. */
 const char *address_kind_to_string(AddressKind k);
 

@@ -977,10 +977,15 @@ int ingest_listen(Ingest *in, const char *uri, char **ret_uri)
         b = u; /* what is bound: the same, with the port the kernel chose */
         switch (u.kind) {
         case ADDRESS_UNIX: {
-                struct sockaddr_un sa = {.sun_family = AF_UNIX};
+                struct sockaddr_storage sa;
+                bool abstract = u.path[0] == '@'; /* no file: nothing to prepare, chmod or remove */
                 mode_t old;
+                int len;
 
-                r = unix_prepare_path(u.path);
+                len = address_unix_sockaddr(&u, &sa);
+                if (len < 0)
+                        return log_error_errno(len, "Socket path '%s' is too long.", u.path);
+                r = abstract ? 0 : unix_prepare_path(u.path);
                 if (r == -EADDRINUSE)
                         return log_error_errno(r, "Another process is listening on '%s'.", u.path);
                 if (r == -EEXIST)
@@ -990,14 +995,13 @@ int ingest_listen(Ingest *in, const char *uri, char **ret_uri)
                 fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
                 if (fd < 0)
                         return log_error_errno(errno, "Failed to create unix socket: %m");
-                strcpy(sa.sun_path, u.path);
                 /* 0660: the socket file's permissions are what admits unix peers */
                 old = umask(0117);
-                r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+                r = bind(fd, (struct sockaddr *)&sa, (socklen_t)len);
                 umask(old);
                 if (r < 0)
                         return log_error_errno(errno, "Failed to bind '%s': %m", u.path);
-                unlink_path = u.path;
+                unlink_path = abstract ? NULL : u.path;
                 break;
         }
         case ADDRESS_TCP: {

@@ -67,6 +67,16 @@ class ListenLines(unittest.TestCase):
         self.stream(f"unix:{self.extra}", "c-extra")
         self.assertEqual(p.stop(), 0, p.output())
 
+    def test_abstract_unix_socket(self):
+        # unix:@NAME is the abstract namespace at both ends: the agent connects where the daemon binds,
+        # and no file named "@NAME" appears.
+        name = f"@seatmeter-test-{os.getpid()}"
+        p, listen = self.start("", args=["--listen", f"unix:{name}"])
+        self.assertEqual(listen, [f"unix:{self.passed}", f"unix:{name}"])
+        self.stream(f"unix:{name}", "d-abstract")
+        self.assertFalse(os.path.exists(os.path.join(self.dir, name)), "a file was bound, not an abstract socket")
+        self.assertEqual(p.stop(), 0, p.output())
+
 
 if __name__ == "__main__":
     harness.main()
