@@ -28,6 +28,7 @@ static const char *const metric_names[_CURVE_METRIC_MAX] = {
         [CURVE_WORKING_SET] = "working_set_bytes",
         [CURVE_NET_RX] = "net_rx_bps",
         [CURVE_NET_TX] = "net_tx_bps",
+        [CURVE_STEAL_RATIO] = "steal_ratio",
 };
 
 const char *curve_metric_to_string(CurveMetric m)

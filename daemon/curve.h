@@ -12,11 +12,12 @@ typedef enum CurveMetric {
         CURVE_WORKING_SET = 2,
         CURVE_NET_RX = 3,
         CURVE_NET_TX = 4,
+        CURVE_STEAL_RATIO = 5, /* share of the effective CPUs stolen by the hypervisor (KVM guests) */
         _CURVE_METRIC_MAX,
 } CurveMetric;
 
 const char *curve_metric_to_string(CurveMetric m); /* "cpu_ratio", "cpu_cores", "working_set_bytes",
-                                                      "net_rx_bps", "net_tx_bps" */
+                                                      "net_rx_bps", "net_tx_bps", "steal_ratio" */
 int curve_metric_from_string(const char *s, CurveMetric *ret);
 
 /* Log-scale histogram: buckets of 1/64 octave (about 1.1% wide), so a quantile is known to within about

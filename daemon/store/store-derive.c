@@ -175,6 +175,7 @@ int derive_curve_add(CurveDeltas *deltas, const Row *row)
         v[CURVE_WORKING_SET] = row->gauge[G_WORKING_SET] < 0 ? NAN : (double)row->gauge[G_WORKING_SET];
         v[CURVE_NET_RX] = row->rate[R_NET_RX];
         v[CURVE_NET_TX] = row->rate[R_NET_TX];
+        v[CURVE_STEAL_RATIO] = row->rate[R_STEAL_RATIO];
         for (unsigned m = 0; m < _CURVE_METRIC_MAX; m++) {
                 r = curve_acc_add(&c->m[m], v[m]);
                 if (r < 0)

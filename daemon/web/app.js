@@ -79,6 +79,7 @@
     working_set_bytes: { name: "Working set", fmt: fmtBytes, scale: 1, axis: "bytes" },
     net_rx_bps: { name: "Network received", fmt: fmtBits, scale: 8, axis: "bits" },
     net_tx_bps: { name: "Network sent", fmt: fmtBits, scale: 8, axis: "bits" },
+    steal_ratio: { name: "CPU steal, share of the CPUs", fmt: fmtPct, scale: 1, axis: "pct" },
   };
 
   /* ---------- DOM ---------- */
@@ -762,7 +763,7 @@
         h("td", { class: "num" }, fmtInt(pts.length)),
         h("td", { class: "num" }, fmtInt(samples)),
         h("td", { class: "num" }, ok ? m.fmt(f.intercept * m.scale) : dash),
-        h("td", { class: "num" }, ok ? m.fmt(f.slope * m.scale) : "too few counts"),
+        h("td", { class: "num" }, ok ? m.fmt(f.slope * m.scale) : pts.length ? "too few counts" : "no points"),
         h("td", { class: "num" }, isNum(f.r2) ? f.r2.toFixed(3) : dash),
         h("td", { class: "num" }, isNum(cap.threshold) ? m.fmt(cap.threshold * m.scale) : dash),
         h("td", { class: "num cap" }, capText));

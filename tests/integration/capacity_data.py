@@ -103,17 +103,21 @@ class Feeder:
         self.pending_limits = cpus != 2 or memory != 4 << 30
         self.last_ms = None
         self.steal = steal          # share of the effective CPUs stolen (a VM measured whole), None: no field
+        self.steal_per_user = 0.0   # and more of it per participant (a host loaded with the guest's meetings)
         self.steal_usec = 0
 
     def set_limits(self, cpus, memory=4 << 30):
         self.cpus, self.memory = cpus, memory
         self.pending_limits = True
 
-    def sample_body(self, time_ms, cores):
+    def steal_share(self, users):
+        return self.steal + self.steal_per_user * users
+
+    def sample_body(self, time_ms, cores, users=0):
         if self.last_ms is not None:
             self.usage_usec += max(0, int(round(cores * (time_ms - self.last_ms) * 1000)))
             if self.steal is not None:
-                self.steal_usec += int(round(self.steal * self.cpus * (time_ms - self.last_ms) * 1000))
+                self.steal_usec += int(round(self.steal_share(users) * self.cpus * (time_ms - self.last_ms) * 1000))
         self.last_ms = time_ms
         self.seq += 1
         b = field_varint(1, self.seq) + field_varint(2, time_ms)
@@ -133,7 +137,7 @@ class Feeder:
         for t, mix in polls:
             for k in range(POLL_S // SAMPLE_S):
                 ts = t + 5000 + k * SAMPLE_S * 1000
-                bodies.append(self.sample_body(ts, truth_cores(costs, mix) + self.rng.gauss(0, noise)))
+                bodies.append(self.sample_body(ts, truth_cores(costs, mix) + self.rng.gauss(0, noise), sum(mix[:2])))
         for i in range(0, len(bodies), 400):
             self.c.send(frame(3, b"".join(field_bytes(1, b) for b in bodies[i:i + 400])))
         self.c.wait_ack(timeout=60)

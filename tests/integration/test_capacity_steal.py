@@ -7,7 +7,11 @@ and an LXC guest with no steal counter at all. The vCPU time stolen is not the g
 threshold of the KVM guest must be lowered by the steal share (0.8 - 0.10 = 0.70 of its CPUs, then 0.75),
 each limits epoch by its own steal, and its CPU capacity must be the truth at that threshold; the LXC
 guest's stays at 0.8 and says it saw no steal. Checks /api/v1/curves (cpu_ratio and cpu_cores),
-/api/v1/model and /api/v1/report (JSON and CSV); threshold= in a request is used as given."""
+/api/v1/model and /api/v1/report (JSON and CSV); threshold= in a request is used as given.
+
+Steal is also a per-participant curve of its own (metric steal_ratio): a third KVM guest whose host steals
+more as the participants grow (2% plus 0.1% per participant) must show that line, the constant-steal guest
+a flat one per epoch, and the LXC guest none."""
 
 import csv
 import io
@@ -22,6 +26,7 @@ import capacity_data as cd  # noqa: E402
 COSTS = (0.05, 0.002, 0.01, 0.04)   # cores: base, per listener, per voice user, per video stream
 MIX = (0.7, 0.25, 0.05)
 STEAL = (0.10, 0.05)                # share of the effective CPUs stolen in each epoch
+BUSY_STEAL = (0.02, 0.001)          # the third guest's steal share: base, per participant
 CPUS = (2, 4)
 
 
@@ -43,21 +48,23 @@ class CapacitySteal(cd.CapacityCase):
         cls.polls2, cls.end2 = cd.phase_times(start2)
         cls.start1, cls.end1, cls.start2 = cls.polls1[0][0], end1, start2
         config = cd.bbb_config(os.path.join(tmp, "bbb1.secret"))
-        config += "[agent kvm]\nbbb = bbb1\n[agent lxc]\nbbb = bbb1\n"
+        config += "[agent kvm]\nbbb = bbb1\n[agent lxc]\nbbb = bbb1\n[agent kvm-busy]\nbbb = bbb1\n"
         config += f"[experiment first]\nstart = {cls.start1}\nend = {cls.end1 - 1}\n"
         cls.d = cd.daemon_with_polls(tmp, config, [cls.polls1, cls.polls2])
         uri = f"unix:{cls.d.unix_path}"
         t = time.monotonic()
         kvm = cd.Feeder(uri, "kvm", seed=3, virt=6, steal=STEAL[0])
         lxc = cd.Feeder(uri, "lxc", seed=3, virt=2)
-        for f in (kvm, lxc):
+        busy = cd.Feeder(uri, "kvm-busy", seed=4, virt=6, steal=BUSY_STEAL[0])
+        busy.steal_per_user = BUSY_STEAL[1]
+        for f in (kvm, lxc, busy):
             f.feed(cls.polls1, COSTS)
         kvm.set_limits(CPUS[1])
         kvm.steal = STEAL[1]
         kvm.feed(cls.polls2, COSTS)
-        for f in (kvm, lxc):
+        for f in (kvm, lxc, busy):
             f.close()
-        cd.wait_aggregated(cls.d, ["kvm", "lxc"], cls.polls1[-1][0])
+        cd.wait_aggregated(cls.d, ["kvm", "lxc", "kvm-busy"], cls.polls1[-1][0])
         cd.wait_aggregated(cls.d, ["kvm"], cls.polls2[-1][0])
         cls.feed_s = time.monotonic() - t
 
@@ -113,6 +120,33 @@ class CapacitySteal(cd.CapacityCase):
             self.assertAlmostEqual(e["capacity"]["threshold"], 0.6, places=9)
         m = self.model("kvm", "cpu_ratio", experiment="first", threshold=0.6)["model"]
         self.assert_capacity(m["capacity"], truth_users(0.6, 2))
+
+    def test_steal_is_a_curve_of_its_own(self):
+        busy = self.curves("kvm-busy", "steal_ratio")
+        fit = busy["fit"]
+        self.assertLess(abs(fit["slope"] / BUSY_STEAL[1] - 1), 0.05, fit)
+        self.assertLess(abs(fit["intercept"] / BUSY_STEAL[0] - 1), 0.05, fit)
+        users = sorted({sum(mix[:2]) for _, mix in self.polls1})
+        self.assertEqual([p["users"] for p in busy["points"]], users)
+        for p in busy["points"]:
+            self.assertAlmostEqual(p["mean"], BUSY_STEAL[0] + BUSY_STEAL[1] * p["users"], delta=1e-3, msg=p)
+        # No threshold is known for steal, so no capacity unless the request names one: then the count at
+        # which the host takes that share (0.05 = 0.02 + 0.001 * 30).
+        self.assertIsNone(busy["capacity"]["users"])
+        cap = self.curves("kvm-busy", "steal_ratio", threshold=0.05)["capacity"]
+        self.assertAlmostEqual(cap["users"], 30, delta=1.5)
+        # The constant-steal guest: a flat line at each epoch's share; its CPU use is not in it.
+        for e, steal in zip(self.curves("kvm", "steal_ratio")["epochs"], STEAL):
+            for p in e["points"]:
+                self.assertAlmostEqual(p["mean"], steal, delta=1e-3, msg=p)
+            self.assertLess(abs(e["fit"]["slope"]), 1e-5, e["fit"])
+        # A container has no steal counter: no points, not zeros.
+        self.assertEqual(self.curves("lxc", "steal_ratio")["points"], [])
+        st, _, body = self.d.http("/api/v1/curves?agent=kvm-busy&metric=steal_ratio&format=csv")
+        self.assertEqual(st, 200)
+        rows = list(csv.DictReader(io.StringIO(body.decode())))
+        self.assertEqual({r["metric"] for r in rows}, {"steal_ratio"})
+        self.assertEqual(len(rows), len(users))
 
     def test_report(self):
         doc = self.d.get_json("/api/v1/report?agent=kvm&agent=lxc&mix=0.7,0.25,0.05")

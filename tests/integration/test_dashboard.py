@@ -46,7 +46,8 @@ SYNTH = [  # id, virt, hostname, effective_cpus, cpu_count, memory limit, bbb, c
     ("bbb1-lxc", "lxc", "ct-bbb1", 2.0, 2, 4 << 30, "bbb1", 0.06, 0.0105, 900e6, 14e6),
     ("bbb2-kvm", "kvm", "vm-bbb2", 4.0, 4, 8 << 30, "bbb2", 0.04, 0.0052, 1.3e9, 16e6),
 ]
-CURVE_METRICS = ["cpu_ratio", "cpu_cores", "working_set_bytes", "net_rx_bps", "net_tx_bps"]
+CURVE_METRICS = ["cpu_ratio", "cpu_cores", "working_set_bytes", "net_rx_bps", "net_tx_bps", "steal_ratio"]
+KVM_STEAL_PER_USER = 0.0004  # the KVM guest's steal curve: KVM_STEAL + this per participant
 KVM_STEAL = 0.031      # the KVM guest's steal share, in its samples and its hourly trends
 # Thresholds: the site's in [capacity], the KVM guest's own CPU and memory ones in [agent bbb2-kvm].
 SITE_CPU, LINK_MBPS, KVM_CPU, KVM_MEMORY = 0.6, 100, 0.5, 0.25
@@ -96,10 +97,12 @@ def fill_db(path, now_ms):
                          KVM_STEAL if virt == "kvm" else None))
         con.execute("UPDATE agents SET last_seq = ? WHERE num = ?", (seq, num))
         for metric, name in enumerate(CURVE_METRICS):
+            if name == "steal_ratio" and virt != "kvm":
+                continue  # a container has no steal counter
             for u in range(0, 61, 2):
                 base = {"cpu_ratio": c0 + c1 * u, "cpu_cores": (c0 + c1 * u) * ecpu,
                         "working_set_bytes": w0 + w1 * u, "net_rx_bps": u * 62000.0 + 1e4,
-                        "net_tx_bps": u * 41000.0 + 1e4}[name]
+                        "net_tx_bps": u * 41000.0 + 1e4, "steal_ratio": KVM_STEAL + KVM_STEAL_PER_USER * u}[name]
                 vals = [max(0.0, base * rnd.uniform(0.9, 1.1)) for _ in range(20 + u)]
                 con.execute("INSERT INTO curves (agent, metric, users, n, sum, sumsq, max, hist)"
                             " VALUES (?,?,?,?,?,?,?,NULL)",
@@ -422,7 +425,21 @@ class Dashboard(unittest.TestCase):
         status, headers, body = d.http(csv[len(d.base_url):])
         self.assertEqual(status, 200, body[:300])
         self.assertIn("bbb1-lxc", body.decode())
+
         self.check_experiments(b)
+
+        # Steal as its own curve: the KVM guest's line, no points for a container.
+        b.js("const s = document.getElementById('curve-metric'); s.value = 'steal_ratio';"
+             "s.dispatchEvent(new Event('change'));")
+        b.wait_js("document.getElementById('curve-csv').href.includes('metric=steal_ratio') && "
+                  "[...document.querySelectorAll('#curve-fits tbody tr')].some(r => r.dataset.agent === 'bbb2-kvm' "
+                  "&& /%/.test(r.innerText))", what="steal curves")
+        steal = b.js("""return Object.fromEntries([...document.querySelectorAll('#curve-fits tbody tr')].map(r =>
+            [r.dataset.agent, [...r.cells].map(c => c.innerText)]));""")
+        self.assertEqual(steal["bbb1-lxc"][2], "0", steal)            # points
+        self.assertGreater(int(steal["bbb2-kvm"][2]), 30, steal)
+        self.assertAlmostEqual(float(steal["bbb2-kvm"][4].rstrip(" %")) / 100, KVM_STEAL, delta=0.002, msg=steal)
+        self.assertGreater(float(steal["bbb2-kvm"][5].rstrip(" %")), 0, steal)  # it grows with the participants
 
         self.assertNoConsoleErrors(b.console())
         errors = b.js("return document.getElementById('error').hidden ? '' : "

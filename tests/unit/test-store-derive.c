@@ -144,8 +144,11 @@ static void test_curves(void **state)
         assert_int_equal(derive_curve_add(&c, &r), 0);
         r.time_ms += 1000;
         r.rate[R_CPU_RATIO] = 0.7;
+        r.rate[R_STEAL_RATIO] = 0.05; /* steal is a curve of its own */
         assert_int_equal(derive_curve_add(&c, &r), 0);
         assert_int_equal(c.n, 1);
+        assert_int_equal(c.d[0].m[CURVE_STEAL_RATIO].n, 1);
+        assert_near(c.d[0].m[CURVE_STEAL_RATIO].sum, 0.05, 1e-12);
         assert_int_equal(c.d[0].m[CURVE_CPU_RATIO].n, 2);
         assert_near(c.d[0].m[CURVE_CPU_RATIO].sum, 1.2, 1e-12);
         assert_near(c.d[0].m[CURVE_CPU_RATIO].sumsq, 0.74, 1e-12);
