@@ -134,20 +134,24 @@ static int plan_metric(const ApiRequest *req, CurveMetric *ret, ApiResponse *res
         if (v && curve_metric_from_string(v, ret) < 0)
                 return api_failed(api_error(resp, 400,
                                         "unknown metric '%.64s' (cpu_ratio, cpu_cores, working_set_bytes, "
-                                        "net_rx_bps, net_tx_bps)",
+                                        "net_rx_bps, net_tx_bps, steal_ratio)",
                                         v));
         return 0;
 }
 
-json_t *api_window_json(const ApiPlanArgs *p)
+json_t *api_window_json(const ApiPlanArgs *p, const QueryWindow *w)
 {
-        int64_t first = p->from_ms - p->from_ms % API_HOUR_MS;
-        int64_t end = p->to_ms - p->to_ms % API_HOUR_MS + API_HOUR_MS;
+        _cleanup_json_ json_t *o = json_pack("{s:I,s:I,s:o}", "from_ms", (json_int_t)p->from_ms, "to_ms",
+                                             (json_int_t)p->to_ms, "experiment",
+                                             p->experiment ? json_string(p->experiment) : json_null());
 
-        /* The aggregates are hourly: the window answered is whole hours. */
-        return json_pack("{s:I,s:I,s:I,s:I,s:o}", "from_ms", (json_int_t)p->from_ms, "to_ms", (json_int_t)p->to_ms,
-                         "hours_from_ms", (json_int_t)first, "hours_to_ms", (json_int_t)end, "experiment",
-                         p->experiment ? json_string(p->experiment) : json_null());
+        /* An agent's answer says whether its window is the one asked for, or which whole hours it is
+         * where raw samples no longer cut an hour (see QueryWindow). */
+        if (!o || (w && (api_json_set(o, "exact", json_boolean(w->exact)) < 0 ||
+                         api_json_set(o, "answered_from_ms", json_integer(w->answered_from)) < 0 ||
+                         api_json_set(o, "answered_to_ms", json_integer(w->answered_to)) < 0)))
+                return NULL;
+        return TAKE_PTR(o);
 }
 
 json_t *api_limits_json(const QueryEpoch *e)
@@ -234,7 +238,7 @@ static json_t *curves_agent_to_json(const QueryAgent *a, const CapacityCurves *c
         json_t *epochs = json_array();
 
         if (!o || api_json_set(o, "agent", json_string(a->id)) < 0 || api_json_set(o, "virt", api_json_text(a->virt)) < 0 ||
-            api_json_set(o, "labels", api_agent_labels_json(a)) < 0 || api_json_set(o, "window", api_window_json(p)) < 0 || curve_epoch_set(o, capacity_curves_newest(c)) < 0 ||
+            api_json_set(o, "labels", api_agent_labels_json(a)) < 0 || api_json_set(o, "window", api_window_json(p, &c->window)) < 0 || curve_epoch_set(o, capacity_curves_newest(c)) < 0 ||
             api_json_set(o, "epochs", epochs) < 0)
                 return NULL;
         for (size_t i = 0; i < c->n; i++) {
@@ -360,7 +364,7 @@ int api_route_curves(Query *q, const ApiRequest *req, const char *id, ApiRespons
 
         r = -ENOMEM;
         arr = json_array();
-        o = json_pack("{s:s,s:o,s:o}", "metric", curve_metric_to_string(metric), "window", api_window_json(&p),
+        o = json_pack("{s:s,s:o,s:o}", "metric", curve_metric_to_string(metric), "window", api_window_json(&p, NULL),
                       "agents", arr);
         if (!o)
                 goto done;
@@ -425,7 +429,7 @@ static json_t *model_agent_to_json(const QueryAgent *a, const CapacityModels *m,
         json_t *epochs = json_array();
 
         if (!o || api_json_set(o, "agent", json_string(a->id)) < 0 || api_json_set(o, "virt", api_json_text(a->virt)) < 0 ||
-            api_json_set(o, "labels", api_agent_labels_json(a)) < 0 || api_json_set(o, "window", api_window_json(p)) < 0 ||
+            api_json_set(o, "labels", api_agent_labels_json(a)) < 0 || api_json_set(o, "window", api_window_json(p, &m->window)) < 0 ||
             api_json_set(o, "model", m->n > 0 ? api_model_epoch_json(&m->epochs[m->n - 1]) : json_null()) < 0 ||
             api_json_set(o, "epochs", epochs) < 0)
                 return NULL;
@@ -450,7 +454,7 @@ int api_route_model(Query *q, const ApiRequest *req, const char *id, ApiResponse
                 return 0;
 
         arr = json_array();
-        o = json_pack("{s:s,s:o,s:o,s:o}", "metric", curve_metric_to_string(metric), "window", api_window_json(&p),
+        o = json_pack("{s:s,s:o,s:o,s:o}", "metric", curve_metric_to_string(metric), "window", api_window_json(&p, NULL),
                       "mix",
                       p.has_mix ? json_pack("[f,f,f]", p.mix[0], p.mix[1], p.mix[2]) : json_null(),
                       "agents", arr);

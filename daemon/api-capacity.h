@@ -31,10 +31,11 @@ int api_plan_agents(Query *q, const ApiRequest *req, QueryAgent **ret, size_t *r
 /* format=: 0 json (the default), 1 csv, 2 html (only when html_ok). Answers 400 itself and returns < 0. */
 int api_plan_format(const ApiRequest *req, bool html_ok, int *ret, ApiResponse *resp);
 
-/* JSON pieces (new references, NULL when out of memory): the window answered (whole hours), the limits of
+/* JSON pieces (new references, NULL when out of memory): the window asked for and, for one agent (w not
+ * NULL), how it was answered (exact, or widened to whole hours where raw samples expired), the limits of
  * an epoch, a capacity with its interval (steal: the mean CPU steal share that lowered the threshold, NAN:
  * none, or not a CPU metric), a model epoch with its coefficients. */
-json_t *api_window_json(const ApiPlanArgs *p);
+json_t *api_window_json(const ApiPlanArgs *p, const QueryWindow *w);
 json_t *api_limits_json(const QueryEpoch *e);
 json_t *api_capacity_json(double threshold, double steal, const FitCapacity *c, const FitResult *f);
 json_t *api_model_epoch_json(const CapacityModel *e);

@@ -83,8 +83,22 @@ static json_t *report_resource_to_json(const CapacityCurve *e, const CapacityMod
                          m ? api_model_epoch_json(m) : json_null(), "limits", api_limits_json(&e->limits));
 }
 
+/* The window of an agent's report: exact when every resource's is, else the widest answered. */
+static QueryWindow report_window(const ReportData *d)
+{
+        QueryWindow w = d->curves[0].window;
+
+        for (unsigned r = 1; r < _CAPACITY_RESOURCE_MAX; r++) {
+                w.exact = w.exact && d->curves[r].window.exact;
+                w.answered_from = MIN(w.answered_from, d->curves[r].window.answered_from);
+                w.answered_to = MAX(w.answered_to, d->curves[r].window.answered_to);
+        }
+        return w;
+}
+
 static json_t *report_agent_to_json(const ReportData *d, const ApiPlanArgs *p)
 {
+        QueryWindow w = report_window(d);
         _cleanup_json_ json_t *o = json_object();
         json_t *res = json_object();
         const CapacityCurve *b =
@@ -95,7 +109,7 @@ static json_t *report_agent_to_json(const ReportData *d, const ApiPlanArgs *p)
             api_json_set(o, "virt", api_json_text(d->agent.virt)) < 0 ||
             api_json_set(o, "hostname", api_json_text(d->agent.hostname)) < 0 ||
             api_json_set(o, "labels", api_agent_labels_json(&d->agent)) < 0 ||
-            api_json_set(o, "window", api_window_json(p)) < 0 || api_json_set(o, "resources", res) < 0)
+            api_json_set(o, "window", api_window_json(p, &w)) < 0 || api_json_set(o, "resources", res) < 0)
                 return NULL;
         for (unsigned r = 0; r < _CAPACITY_RESOURCE_MAX; r++) {
                 const CapacityCurve *e = capacity_curves_newest(&d->curves[r]);
@@ -224,7 +238,7 @@ int api_route_report(Query *q, const ApiRequest *req, const char *id, ApiRespons
         if (format == 0) {
                 r = -ENOMEM;
                 arr = json_array();
-                o = json_pack("{s:o,s:o,s:o}", "window", api_window_json(&p), "mix",
+                o = json_pack("{s:o,s:o,s:o}", "window", api_window_json(&p, NULL), "mix",
                               p.has_mix ? json_pack("[f,f,f]", p.mix[0], p.mix[1], p.mix[2]) : json_null(), "agents",
                               arr);
                 if (!o)

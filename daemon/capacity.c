@@ -149,7 +149,9 @@ static int curve_load_row(const QueryCurveRow *row, void *userdata)
                         last->sum += agg.sum;
                         last->sumsq += agg.sumsq;
                 }
-                if (agg.hist && !last->hist)
+                if (row->single && last->hist)
+                        curve_hist_add(last->hist, row->sum);
+                else if (agg.hist && !last->hist)
                         last->hist = TAKE_PTR(agg.hist);
                 else if (agg.hist && curve_hist_merge(last->hist, agg.hist) < 0)
                         last->hist = curve_hist_free(last->hist); /* an overflow costs the p95 */
@@ -159,6 +161,14 @@ static int curve_load_row(const QueryCurveRow *row, void *userdata)
         if (e->n_levels >= CAPACITY_LEVELS_MAX) {
                 curve_agg_done(&agg);
                 return -E2BIG;
+        }
+        if (row->single && !agg.hist) { /* a level that starts with a raw sample: its histogram too */
+                r = curve_hist_new(&agg.hist);
+                if (r < 0) {
+                        curve_agg_done(&agg);
+                        return r;
+                }
+                curve_hist_add(agg.hist, row->sum);
         }
         r = GREEDY_REALLOC(e->levels, e->alloc_levels, e->n_levels + 1);
         if (r < 0) {
@@ -320,7 +330,9 @@ int capacity_curves_load(Query *q, const QueryAgent *a, CurveMetric m, int64_t f
         assert(t);
         assert(ret);
 
-        r = query_curves(q, a->num, (int)m, from_ms, to_ms, curve_load_row, &l);
+        r = query_window(q, a->num, (int)m, from_ms, to_ms, &c.window);
+        if (r >= 0)
+                r = query_curves(q, a->num, (int)m, &c.window, curve_load_row, &l);
         if (r >= 0)
                 r = epochs_complete(q, a, m, from_ms, to_ms, &(EpochFill){ .curves = c.epochs, .n = c.n });
         if (r < 0) {
@@ -393,7 +405,9 @@ int capacity_models_load(Query *q, const QueryAgent *a, CurveMetric m, int64_t f
         assert(t);
         assert(ret);
 
-        r = query_curve_mix(q, a->num, (int)m, from_ms, to_ms, model_load_row, &c);
+        r = query_window(q, a->num, (int)m, from_ms, to_ms, &c.window);
+        if (r >= 0)
+                r = query_curve_mix(q, a->num, (int)m, &c.window, model_load_row, &c);
         if (r >= 0)
                 r = epochs_complete(q, a, m, from_ms, to_ms, &(EpochFill){ .models = c.epochs, .n = c.n });
         if (r < 0) {

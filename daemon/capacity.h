@@ -34,6 +34,7 @@ typedef struct CapacityCurve {
 typedef struct CapacityCurves {
         CapacityCurve *epochs; /* oldest first, only epochs with points in the window */
         size_t n, allocated;
+        QueryWindow window;    /* how the window was read: exact, or which whole hours */
 } CapacityCurves;
 
 /* The threshold of metric m for an agent under limits (falling back to the agent's current limits when
@@ -49,7 +50,7 @@ double capacity_threshold(CurveMetric m, const CapacityThresholds *t, const Quer
 /* Whether the capacity of metric m is lowered by CPU steal (cpu_ratio, cpu_cores). */
 bool capacity_metric_uses_steal(CurveMetric m);
 
-/* Reads the curve of agent a and metric m over [from_ms, to_ms] (whole hours), per limits epoch, fits
+/* Reads the curve of agent a and metric m over [from_ms, to_ms] (see QueryWindow), per limits epoch, fits
  * each and projects its capacity at the threshold (threshold_override when finite). -E2BIG when an
  * epoch holds more than CAPACITY_LEVELS_MAX levels, other -errno from the query. */
 int capacity_curves_load(Query *q, const QueryAgent *a, CurveMetric m, int64_t from_ms, int64_t to_ms,
@@ -76,6 +77,7 @@ typedef struct CapacityModel {
 typedef struct CapacityModels {
         CapacityModel *epochs;
         size_t n, allocated;
+        QueryWindow window;
 } CapacityModels;
 
 /* Reads and fits the model of agent a and metric m over the window, per epoch; the capacity for mix (3

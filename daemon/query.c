@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include "curve.h"
 #include "log.h"
 #include "query.h"
 #include "store.h"
@@ -58,6 +59,13 @@ static const struct {
 
 #define TREND_STATS(c) c "_n, " c "_min, " c "_sum, " c "_max"
 
+/* The value of curve metric ?2 in a samples row. Curve metric names are samples columns: query_stmt()
+ * writes the expression out from curve_metric_to_string() where a statement says METRIC_VALUE. */
+#define METRIC_VALUE "@METRIC_VALUE@"
+/* The samples of agent ?1 in the raw ranges [?5, ?6] and [?7, ?8] of a window (QueryWindow.raw) that
+ * have a participant count: the samples the aggregates of a cut hour hold. */
+#define RAW_EDGES " FROM samples WHERE agent = ?1 AND (time_ms BETWEEN ?5 AND ?6 OR time_ms BETWEEN ?7 AND ?8) AND users >= 0"
+
 typedef enum QueryStmt {
         STMT_BEGIN,
         STMT_COMMIT,
@@ -67,6 +75,8 @@ typedef enum QueryStmt {
         STMT_TRENDS,
         STMT_CURVES,
         STMT_CURVE_MIX,
+        STMT_EDGE,
+        STMT_WATERMARK,
         STMT_EPOCHS,
         STMT_NETDEV,
         STMT_BBB,
@@ -88,13 +98,28 @@ static const char *const stmt_sql[_STMT_MAX] =
                                 " FROM samples WHERE agent = ?1 ORDER BY time_ms DESC LIMIT 1",
                 [STMT_TRENDS] = "SELECT hour_ms, n, " TREND_STATS("cpu_cores") ", " TREND_STATS("cpu_ratio") ", " TREND_STATS("throttled_ratio") ", " TREND_STATS("memory_bytes") ", " TREND_STATS(
                         "working_set_bytes") ", " TREND_STATS("io_read_bps") ", " TREND_STATS("io_write_bps") ", " TREND_STATS("net_rx_bps") ", " TREND_STATS("net_tx_bps") ", " TREND_STATS("users") ", " TREND_STATS("steal_ratio") " FROM trends WHERE agent = ?1 AND hour_ms BETWEEN ?2 AND ?3 ORDER BY hour_ms",
-                /* Rows of whole hours in the window; one row per (hour, epoch, users), summed by the
-                 * caller, so the cost is the number of hours times the levels, never the samples. */
-                [STMT_CURVES] = "SELECT users, n, sum, sumsq, max, hist, epoch FROM curves WHERE agent = ?1 AND "
-                                "metric = ?2 AND hour_ms BETWEEN ?3 AND ?4 ORDER BY epoch, users",
-                [STMT_CURVE_MIX] = "SELECT epoch, users, listeners, voice, video, sum(n), sum(sum), sum(sumsq)"
-                                   " FROM curve_mix WHERE agent = ?1 AND metric = ?2 AND hour_ms BETWEEN ?3 AND ?4"
+                /* Rows of the whole hours in the window, one per (hour, epoch, users), summed by the
+                 * caller, so the cost is the number of hours times the levels, never the samples; and
+                 * the raw samples of the hours the window cuts, at most two hours of them. */
+                [STMT_CURVES] = "SELECT users, n, sum, sumsq, max, hist, epoch, 0 FROM curves WHERE agent = ?1 AND"
+                                " metric = ?2 AND hour_ms BETWEEN ?3 AND ?4"
+                                " UNION ALL SELECT users, 1, v, v * v, v, NULL, epoch, 1 FROM (SELECT users,"
+                                " coalesce(epoch, 0) AS epoch, " METRIC_VALUE " AS v" RAW_EDGES ") WHERE v IS NOT NULL"
+                                " ORDER BY epoch, users",
+                [STMT_CURVE_MIX] = "SELECT epoch, users, listeners, voice, video, sum(n), sum(sum), sum(sumsq) FROM ("
+                                   "SELECT epoch, users, listeners, voice, video, n, sum, sumsq FROM curve_mix"
+                                   " WHERE agent = ?1 AND metric = ?2 AND hour_ms BETWEEN ?3 AND ?4"
+                                   " UNION ALL SELECT epoch, users, listeners, voice, video, 1, v, v * v FROM ("
+                                   "SELECT coalesce(epoch, 0) AS epoch, users, listeners, voice, video, " METRIC_VALUE
+                                   " AS v" RAW_EDGES " AND listeners >= 0 AND voice >= 0 AND video >= 0)"
+                                   " WHERE v IS NOT NULL)"
                                    " GROUP BY epoch, users, listeners, voice, video ORDER BY epoch",
+                /* A cut hour ?3: its aggregate's sample count, and the raw samples it should hold up to
+                 * ?4 (the hour's end or the agent's aggregate watermark). */
+                [STMT_EDGE] = "SELECT (SELECT coalesce(sum(n), 0) FROM curves WHERE agent = ?1 AND metric = ?2"
+                              " AND hour_ms = ?3), (SELECT count(*) FROM samples WHERE agent = ?1 AND time_ms"
+                              " BETWEEN ?3 AND ?4 AND users >= 0 AND " METRIC_VALUE " IS NOT NULL)",
+                [STMT_WATERMARK] = "SELECT agg_time_ms FROM agents WHERE num = ?1",
                 [STMT_EPOCHS] = "SELECT epoch, start_ms, effective_cpus, memory_limit_bytes FROM epochs"
                                 " WHERE agent = ?1 ORDER BY epoch",
                 [STMT_NETDEV] = "SELECT agent, name, time_ms, rx_bytes, tx_bytes, rx_packets, tx_packets, "
@@ -187,14 +212,70 @@ Query *query_free(Query *q)
         return NULL;
 }
 
+/* "CASE ?2 WHEN 0 THEN cpu_ratio WHEN 1 THEN ... END" as a REAL, for METRIC_VALUE. */
+static int metric_value_sql(char **ret)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return -ENOMEM;
+        fputs("CAST(CASE ?2", f);
+        for (unsigned m = 0; m < _CURVE_METRIC_MAX; m++)
+                fprintf(f, " WHEN %u THEN %s", m, curve_metric_to_string((CurveMetric)m));
+        fputs(" END AS REAL)", f);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/* The statement's SQL with every METRIC_VALUE written out. */
+static int stmt_sql_expand(const char *sql, char **ret)
+{
+        _cleanup_free_ char *value = NULL, *buf = NULL;
+        size_t size = 0;
+        const char *p;
+        FILE *f;
+        int r;
+
+        r = metric_value_sql(&value);
+        if (r < 0)
+                return r;
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return -ENOMEM;
+        while ((p = strstr(sql, METRIC_VALUE))) {
+                fwrite(sql, 1, (size_t)(p - sql), f);
+                fputs(value, f);
+                sql = p + strlen(METRIC_VALUE);
+        }
+        fputs(sql, f);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
 /* Returns the cached statement, preparing it on first use, reset and with no bindings. */
 static int query_stmt(Query *q, QueryStmt id, sqlite3_stmt **ret)
 {
         int rc;
 
         if (!q->stmts[id]) {
-                rc = sqlite3_prepare_v3(q->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[id],
-                                        NULL);
+                _cleanup_free_ char *expanded = NULL;
+                const char *sql = stmt_sql[id];
+
+                if (strstr(sql, METRIC_VALUE)) {
+                        int r = stmt_sql_expand(sql, &expanded);
+
+                        if (r < 0)
+                                return r;
+                        sql = expanded;
+                }
+                rc = sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->stmts[id], NULL);
                 if (rc != SQLITE_OK)
                         return log_error_errno(store_errno(rc), "Failed to prepare query: %s",
                                                sqlite3_errmsg(q->db));
@@ -473,8 +554,101 @@ static int64_t window_first_hour(int64_t from_ms)
         return from_ms <= 0 ? INT64_MIN : from_ms - from_ms % QUERY_HOUR_MS;
 }
 
-/* A windowed aggregate statement with its agent, metric and hours bound. */
-static int window_stmt(Query *q, QueryStmt id, int64_t agent_num, int metric, int64_t from_ms, int64_t to_ms,
+/* Whether the raw samples of hour_ms up to until_ms are exactly what the hour's aggregate of metric
+ * holds: none expired, none missing. */
+static int edge_complete(Query *q, int64_t agent_num, int metric, int64_t hour_ms, int64_t until_ms)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        r = query_stmt(q, STMT_EDGE, &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(s, 1, agent_num);
+        sqlite3_bind_int(s, 2, metric);
+        sqlite3_bind_int64(s, 3, hour_ms);
+        sqlite3_bind_int64(s, 4, MIN(until_ms, hour_ms + QUERY_HOUR_MS - 1));
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW)
+                return step_error(q, rc);
+        return sqlite3_column_int64(s, 0) == sqlite3_column_int64(s, 1);
+}
+
+int query_window(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64_t to_ms, QueryWindow *ret)
+{
+        _cleanup_reset_ sqlite3_stmt *s = NULL;
+        QueryWindow w = {
+                .hours_from = window_first_hour(from_ms),
+                .hours_to = to_ms,
+                .raw = { { 1, 0 }, { 1, 0 } },
+                .answered_from = from_ms,
+                .answered_to = to_ms,
+                .exact = true,
+        };
+        int64_t watermark, head = INT64_MIN;
+        int r, rc;
+
+        assert(q);
+        assert(ret);
+
+        r = query_stmt(q, STMT_WATERMARK, &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(s, 1, agent_num);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_DONE) { /* no such agent: nothing to read, whatever the window */
+                *ret = w;
+                return 0;
+        }
+        if (rc != SQLITE_ROW)
+                return step_error(q, rc);
+        watermark = sqlite3_column_int64(s, 0);
+
+        /* The hour the window starts in, when it cuts it. */
+        if (from_ms > 0 && from_ms % QUERY_HOUR_MS != 0) {
+                head = w.hours_from;
+                r = edge_complete(q, agent_num, metric, head, watermark);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        w.raw[0][0] = from_ms;
+                        w.raw[0][1] = MIN(MIN(to_ms, head + QUERY_HOUR_MS - 1), watermark);
+                        w.hours_from = head + QUERY_HOUR_MS;
+                } else {
+                        w.answered_from = head;
+                        w.exact = false;
+                }
+        }
+
+        /* The hour it ends in: nothing to cut when the aggregates hold nothing after to_ms. */
+        if (to_ms < watermark && to_ms % QUERY_HOUR_MS != QUERY_HOUR_MS - 1) {
+                int64_t tail = to_ms - to_ms % QUERY_HOUR_MS;
+
+                if (tail == head) { /* one hour, cut at both ends: read as the start's edge */
+                        if (w.raw[0][0] <= w.raw[0][1] || w.hours_from > tail)
+                                w.hours_to = tail - 1;
+                        else
+                                w.answered_to = tail + QUERY_HOUR_MS - 1;
+                } else {
+                        r = edge_complete(q, agent_num, metric, tail, watermark);
+                        if (r < 0)
+                                return r;
+                        if (r > 0) {
+                                w.raw[1][0] = tail;
+                                w.raw[1][1] = to_ms;
+                                w.hours_to = tail - 1;
+                        } else {
+                                w.answered_to = tail + QUERY_HOUR_MS - 1;
+                                w.exact = false;
+                        }
+                }
+        }
+        *ret = w;
+        return 0;
+}
+
+/* A window's statement with its agent, metric, hours and raw ranges bound. */
+static int window_stmt(Query *q, QueryStmt id, int64_t agent_num, int metric, const QueryWindow *w,
                        sqlite3_stmt **ret)
 {
         int r;
@@ -484,18 +658,21 @@ static int window_stmt(Query *q, QueryStmt id, int64_t agent_num, int metric, in
                 return r;
         sqlite3_bind_int64(*ret, 1, agent_num);
         sqlite3_bind_int(*ret, 2, metric);
-        sqlite3_bind_int64(*ret, 3, window_first_hour(from_ms));
-        sqlite3_bind_int64(*ret, 4, to_ms);
+        sqlite3_bind_int64(*ret, 3, w->hours_from);
+        sqlite3_bind_int64(*ret, 4, w->hours_to);
+        for (unsigned i = 0; i < 2; i++) {
+                sqlite3_bind_int64(*ret, 5 + 2 * (int)i, w->raw[i][0]);
+                sqlite3_bind_int64(*ret, 6 + 2 * (int)i, w->raw[i][1]);
+        }
         return 0;
 }
 
-int query_curves(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64_t to_ms, QueryCurveCb cb,
-                 void *userdata)
+int query_curves(Query *q, int64_t agent_num, int metric, const QueryWindow *w, QueryCurveCb cb, void *userdata)
 {
         _cleanup_reset_ sqlite3_stmt *s = NULL;
         int r, rc;
 
-        r = window_stmt(q, STMT_CURVES, agent_num, metric, from_ms, to_ms, &s);
+        r = window_stmt(q, STMT_CURVES, agent_num, metric, w, &s);
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -506,6 +683,7 @@ int query_curves(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64
                         .sum = sqlite3_column_double(s, 2),
                         .sumsq = sqlite3_column_double(s, 3),
                         .max = sqlite3_column_double(s, 4),
+                        .single = sqlite3_column_int(s, 7) != 0,
                 };
                 int size;
 
@@ -521,13 +699,12 @@ int query_curves(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64
         return rc == SQLITE_DONE ? 0 : step_error(q, rc);
 }
 
-int query_curve_mix(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64_t to_ms, QueryMixCb cb,
-                    void *userdata)
+int query_curve_mix(Query *q, int64_t agent_num, int metric, const QueryWindow *w, QueryMixCb cb, void *userdata)
 {
         _cleanup_reset_ sqlite3_stmt *s = NULL;
         int r, rc;
 
-        r = window_stmt(q, STMT_CURVE_MIX, agent_num, metric, from_ms, to_ms, &s);
+        r = window_stmt(q, STMT_CURVE_MIX, agent_num, metric, w, &s);
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -124,6 +124,7 @@ typedef struct QueryCurveRow {
         double sum, sumsq, max;
         const uint8_t *hist;
         size_t hist_size;
+        bool single; /* one raw sample of a cut hour: n 1, its value in sum and max, no histogram */
 } QueryCurveRow;
 
 #define QUERY_BUSY_TIMEOUT_MS 2000
@@ -166,23 +167,38 @@ int query_trends(Query *q, int64_t agent_num, int64_t from_ms, int64_t to_ms, Qu
 
 #define QUERY_HOUR_MS (3600LL * 1000)
 
+/* How a window [from_ms, to_ms] is read for one agent and metric. The aggregates are hourly: the hours
+ * the window covers whole are read from them, and an hour it cuts from the raw samples of its part of
+ * that hour, when those samples are all still there (raw retention is shorter than the aggregates') and
+ * agree with the hour's aggregate. Otherwise that edge takes the whole hour, and the window is not exact.
+ * Only what the aggregates hold is answered (samples up to the agent's agg_time_ms). */
+typedef struct QueryWindow {
+        int64_t hours_from, hours_to;      /* hour_ms of the aggregate rows read: [hours_from, hours_to] */
+        int64_t raw[2][2];                 /* raw sample ranges [from, to] of the cut hours; from > to: none */
+        int64_t answered_from, answered_to; /* the window the answer covers */
+        bool exact;                        /* answered_from/to are the window asked for */
+} QueryWindow;
+
+/* Plans the read of [from_ms, to_ms] (from_ms <= 0: all history, with the undated rows of schema version
+ * 1 too) for agent num and metric (daemon/curve.h's CurveMetric). */
+int query_window(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64_t to_ms, QueryWindow *ret);
+
 typedef int (*QueryCurveCb)(const QueryCurveRow *r, void *userdata);
-/* The curves rows of agent num and metric (daemon/curve.h's CurveMetric) of the hours that overlap
- * [from_ms, to_ms] (from_ms <= 0: the undated rows of schema version 1 too), ordered by epoch and users;
- * rows of one (epoch, users) come in a row, one per hour, for the caller to sum. */
-int query_curves(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64_t to_ms, QueryCurveCb cb,
+/* The curves of agent num and metric in window w, ordered by epoch and users: the rows of one (epoch,
+ * users) come in a row (one per hour, and one per raw sample of a cut hour) for the caller to sum. */
+int query_curves(Query *q, int64_t agent_num, int metric, const QueryWindow *w, QueryCurveCb cb,
                  void *userdata);
 
-/* One participant mix of the per-stream model, summed over the hours of a window. */
+/* One participant mix of the per-stream model, summed over the window. */
 typedef struct QueryMixRow {
         int64_t epoch, users, listeners, voice, video;
         int64_t n;
         double sum, sumsq;
 } QueryMixRow;
 typedef int (*QueryMixCb)(const QueryMixRow *r, void *userdata);
-/* The curve_mix rows of agent num and metric in the window (as query_curves()), summed per epoch and
- * mix, ordered by epoch. */
-int query_curve_mix(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64_t to_ms, QueryMixCb cb,
+/* The curve_mix sums of agent num and metric in window w (as query_curves()), per epoch and mix,
+ * ordered by epoch. */
+int query_curve_mix(Query *q, int64_t agent_num, int metric, const QueryWindow *w, QueryMixCb cb,
                     void *userdata);
 
 /* One limits epoch of an agent. Unknown limits are NAN. */

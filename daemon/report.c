@@ -337,6 +337,16 @@ static const char report_css[] =
         "section.guest{page-break-inside:avoid;border-top:2px solid #ddd;margin-top:12px}"
         "@media print{body{margin:8mm}}";
 
+/* Whether every guest's window was answered exactly (see QueryWindow). */
+static bool report_window_exact(const ReportAgent *agents, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                for (unsigned r = 0; r < _CAPACITY_RESOURCE_MAX; r++)
+                        if (agents[i].curves[r] && !agents[i].curves[r]->window.exact)
+                                return false;
+        return true;
+}
+
 int report_html(const ReportAgent *agents, size_t n, const ReportWindow *w, FILE *f)
 {
         assert(agents || n == 0);
@@ -359,7 +369,9 @@ int report_html(const ReportAgent *agents, size_t n, const ReportWindow *w, FILE
                 fputs("all history", f);
         fputs(" to ", f);
         time_text(f, w->to_ms);
-        fputs(" (whole hours). Participant mix: ", f);
+        if (!report_window_exact(agents, n))
+                fputs(" (widened to whole hours at an edge whose raw samples have expired)", f);
+        fputs(". Participant mix: ", f);
         if (w->mix)
                 fprintf(f, "%.3g listeners, %.3g voice users, %.3g video streams per participant", w->mix[0], w->mix[1],
                         w->mix[2]);
