@@ -5,6 +5,8 @@
 * it starts and serves the dashboard; a second run while the first one is up says that a demo is already
   running (with its URL), exits non-zero and starts or stops nothing: the first one's daemon keeps running
   and, once stopped, its trends still count each raw sample exactly once;
+* Ctrl-C (SIGINT to the demo's process group) stops it with exit status 0, leaving no process of the demo
+  and no cgroup behind;
 * as root with a writable cgroup (the demo's load runs there): within a minute /api/v1/curves shows the
   demo agent's per-participant curve with at least four participant levels, rising, with a fit and a
   projected capacity, and headless Chromium (when installed) draws it on the dashboard; the screenshot is
@@ -12,9 +14,11 @@
 
 About 40 s."""
 
+import glob
 import json
 import os
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -36,6 +40,18 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def read(path, mode="r"):
+    with open(path, mode) as f:
+        return f.read()
+
+
+def cmdline(pid):
+    try:
+        return read(f"/proc/{pid}/cmdline", "rb")
+    except OSError:  # gone meanwhile
+        return b""
 
 
 def query(db, sql):
@@ -83,10 +99,10 @@ class Demo(unittest.TestCase):
         self.assertTrue(first.running(), first.output())
         self.assertEqual(self.daemon_pids(), pids, "the second run started or stopped a daemon")
 
-        with_load = re.search(r"CPU load in cgroup /seatmeter-demo-\d+", first.output())
+        with_load = re.search(r"CPU load in cgroup (/seatmeter-demo-\d+)", first.output())
         if with_load:
             self.check_curve()
-        first.stop()
+        self.stop_like_ctrl_c(first, with_load.group(1) if with_load else None)
         raw = query(db, "SELECT count(*) FROM samples")[0][0]
         trend = query(db, "SELECT coalesce(sum(n), 0) FROM trends")[0][0]
         self.assertEqual(trend, raw, "trends count other samples than the raw table holds")
@@ -126,6 +142,44 @@ class Demo(unittest.TestCase):
         b.set_size(1366, min(max(900, height + 140), 6000))
         time.sleep(0.6)  # the charts redraw at the new width
         b.screenshot(os.path.join(ARTIFACTS, "demo.png"))
+        b.close()  # its profile is in the state folder: no process of it must count as the demo's below
+
+    def stop_like_ctrl_c(self, demo, cgroup):
+        """Ctrl-C in the demo's terminal (SIGINT to its process group) stops every process of the demo and
+        removes the load's cgroup."""
+        dirs = [os.path.join(root, cgroup.lstrip("/")) for root in glob.glob("/sys/fs/cgroup/*/") +
+                ["/sys/fs/cgroup/"]] if cgroup else []
+        dirs = [d for d in dirs if os.path.isdir(d)]
+        self.assertTrue(dirs or not cgroup, f"the demo's cgroup {cgroup} is not there while it runs")
+        os.killpg(demo.proc.pid, signal.SIGINT)
+        wait_until(lambda: not demo.running(), timeout=30, what="the demo stopping on Ctrl-C")
+        self.assertEqual(demo.stop(), 0, demo.output())
+        left = [d for d in dirs if os.path.isdir(d)]
+        for d in left:  # so that a failure here leaves nothing running
+            for pid in read(os.path.join(d, "cgroup.procs")).split():
+                os.kill(int(pid), signal.SIGKILL)
+            wait_until(lambda: not read(os.path.join(d, "cgroup.procs")), timeout=10, what=f"{d} empty")
+            os.rmdir(d)
+        self.assertEqual(left, [], "the demo's cgroup outlived Ctrl-C:\n" + demo.output()[-2000:])
+        self.assertNotIn("Traceback", demo.output())
+        pids, deadline = self.state_pids(), time.monotonic() + 10
+        while pids and time.monotonic() < deadline:  # an exited child may take a moment to be reaped
+            time.sleep(0.1)
+            pids = self.state_pids()
+        self.assertEqual(pids, [], "processes of the demo outlived Ctrl-C: " +
+                         "; ".join(cmdline(p).replace(b"\0", b" ")[:200].decode() for p in pids))
+
+    def state_pids(self):
+        """Processes whose working directory or command line names this demo's state folder."""
+        pids = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.readlink(f"/proc/{pid}/cwd") == self.state or \
+                        self.state.encode() in cmdline(pid):
+                    pids.append(int(pid))
+            except OSError:
+                pass
+        return sorted(pids)
 
     def daemon_pids(self):
         """The seatmeterd processes whose working directory is this demo's state folder."""
@@ -133,7 +187,7 @@ class Demo(unittest.TestCase):
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
                 if os.readlink(f"/proc/{pid}/cwd") == self.state and \
-                        b"seatmeterd" in open(f"/proc/{pid}/cmdline", "rb").read():
+                        b"seatmeterd" in cmdline(pid):
                     pids.append(int(pid))
             except OSError:
                 pass
