@@ -80,7 +80,8 @@ int api_route_zabbix_agent(Query *q, const ApiRequest *req, const char *id, ApiR
         o = json_object();
         if (!o)
                 return -ENOMEM;
-        /* Numbers only (booleans as 0/1) so every value feeds a numeric dependent item. */
+        /* The agent's id, virt and bbb as text (the last two left out when unknown or none), the rest
+         * numbers (booleans as 0/1) for the template's numeric dependent items. */
         if (api_json_set(o, "agent", json_string(a.id)) < 0 || zabbix_set_text(o, "virt", a.virt) < 0 ||
             zabbix_set_text(o, "bbb", a.bbb) < 0 ||
             api_json_set(o, "connected", json_integer(a.connected)) < 0 ||
