@@ -10,8 +10,10 @@ What runs: the agent's sample in this machine, the token and its hash, the BBB s
 `seatmeterd --verify` of the host's configuration, then the daemon on that configuration and
 `seatmeter-agent run` with the guest's agent.conf: samples of 'bbb1-lxc' arrive over TCP with the token.
 The host-watch unit of the page passes `systemd-analyze verify` (when systemd-analyze is installed).
-A block without a marker fails the test. About 5 s."""
+A block without a marker fails the test. The page's list of `virt` values is every value the agent has
+(agent/sample.c), and the agent reports each one --virt sets. About 5 s."""
 
+import json
 import os
 import re
 import shutil
@@ -141,6 +143,33 @@ class GuestDoc(unittest.TestCase):
         r = subprocess.run([analyze, "verify", path], capture_output=True, text=True, timeout=60)
         print(f"run: systemd-analyze verify {name}: {r.returncode} {r.stderr.strip()}")
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_virt_values(self):
+        """The page lists every `virt` value the agent can report (agent/sample.c's names), the agent's
+        --help offers all of them but `unknown` for --virt, and the agent reports what --virt sets."""
+        with open(os.path.join(harness.SOURCE_ROOT, "agent", "sample.c")) as f:
+            code = set(re.findall(r'\[AGENT_VIRT_\w+\]\s*=\s*"([a-z-]+)"', f.read()))
+        self.assertIn("qemu", code)
+        with open(PAGE) as f:
+            page = f.read()
+        listed = page[page.index("`virt` is the kind of guest, one of:"):]
+        listed = listed[:listed.index("\n\n", listed.index("\n- "))]
+        documented = set()
+        for bullet in re.findall(r"^- (.*?):", listed, re.M):
+            documented |= set(re.findall(r"`([a-z-]+)`", bullet))
+        self.assertEqual(documented, code, "docs/guest.md's virt values against agent/sample.c")
+
+        r = subprocess.run([harness.AGENT, "--help"], capture_output=True, text=True, timeout=30)
+        offered = re.search(r"--virt KIND\s+the guest's kind: (.*?) \(default", r.stdout, re.S).group(1)
+        self.assertEqual(set(re.split(r",\s*", offered)), code - {"unknown"})
+        for kind in sorted(code - {"unknown"}):
+            r = subprocess.run([harness.AGENT, "sample", "--count", "1", "--virt", kind], capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(json.loads(r.stdout.splitlines()[0])["virt"], kind)
+        r = subprocess.run([harness.AGENT, "sample", "--count", "1", "--virt", "unknown"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
 
 
 if __name__ == "__main__":
