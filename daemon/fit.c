@@ -333,6 +333,11 @@ void fit_capacity(const FitResult *fit, const double *per_user, double threshold
         b = u * s + t * t * c0;
         cc = u * u - t * t * fit->cov[0][0];
         disc = b * b - a * cc;
+        /* A fit without residuals (a noise-free line) makes disc 0, which rounding of sums added in
+         * another order (days of hours) can leave a hair below: that is 0, a point interval, not no
+         * interval at all. */
+        if (disc < 0 && -disc <= 1e-9 * MAX(b * b, fabs(a * cc)))
+                disc = 0;
         if (a > 0 && disc >= 0) {
                 c.lo = MAX(0.0, (b - sqrt(disc)) / a);
                 c.hi = MAX(0.0, (b + sqrt(disc)) / a);

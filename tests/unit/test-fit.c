@@ -78,6 +78,47 @@ static void test_exact_line(void **state)
         assert_false(c.extrapolated);
 }
 
+/* A noise-free line whose level sums were added up in another order (hours, then days): rounding leaves
+ * residuals of 1e-17 and the interval's discriminant a hair below 0. The capacity is then known to within
+ * rounding, never "anywhere from 0 to infinity" (seen with the daily roll-up on the 30-day benchmark). */
+static void test_exact_line_rounding(void **state)
+{
+        unsigned finite = 0, trials = 0;
+
+        for (int k = 1; k <= 40; k++) {
+                FitLevel l[50];
+                FitResult f;
+                FitCapacity c;
+                double base = 0.00125 * k, slope = 0.0025 / k;
+
+                for (int u = 0; u < 50; u++) {
+                        double v = base + slope * u;
+
+                        l[u] = (FitLevel){ .x = { u }, .users = u };
+                        for (int d = 0; d < 30; d++) { /* days of hours of seconds */
+                                double sum = 0, sumsq = 0;
+
+                                for (int h = 0; h < 24; h++) {
+                                        sum += 72 * v;
+                                        sumsq += 72 * v * v;
+                                }
+                                l[u].n += 24 * 72;
+                                l[u].sum += sum;
+                                l[u].sumsq += sumsq;
+                        }
+                }
+                fit_levels(l, 50, 1, &f);
+                assert_true(f.valid);
+                fit_capacity(&f, (const double[]){ 1 }, 0.8, &c);
+                assert_double_equal(c.users, (0.8 - base) / slope, 1e-6 * c.users);
+                trials++;
+                if (isfinite(c.hi) && c.lo > 0)
+                        finite++;
+                assert_true(c.lo <= c.users * (1 + 1e-9) && c.hi >= c.users * (1 - 1e-9));
+        }
+        assert_int_equal(finite, trials);
+}
+
 /* By hand: level means (0,1) (1,2) (2,4) (3,5) -> slope 1.4, intercept 0.9, residuals
  * 0.1 -0.3 0.3 -0.1, SSE 0.2, s^2 = 0.1, Sxx = 5: se(slope) = sqrt(0.02), se(intercept) = sqrt(0.1 *
  * (1/4 + 1.5^2/5)) = sqrt(0.07). */
@@ -376,6 +417,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_exact_line),
+                cmocka_unit_test(test_exact_line_rounding),
                 cmocka_unit_test(test_by_hand_errors),
                 cmocka_unit_test(test_level_weighting),
                 cmocka_unit_test(test_degenerate),
