@@ -270,25 +270,32 @@ static int curve_query(Query *q, const QueryAgent *a, CapacityCurves *ret_curves
         return r;
 }
 
-/* Copies the hourly aggregates stored from first_hour_ms on (block_days of them) back in time until they
- * cover days: what a longer history of the same load would hold (a query reads only these rows). */
+/* Copies the hourly and daily aggregates stored from first_hour_ms on (block_days of them) back in time, by
+ * whole days, until they cover days: what a longer history of the same load would hold (a query reads only
+ * these rows). */
 static int extend_aggregates(const char *path, int64_t first_hour_ms, unsigned block_days, unsigned days)
 {
         sqlite3 *db = NULL;
-        char sql[768];
+        char sql[1536];
 
         SQLITE_CHECK(sqlite3_open(path, &db));
         SQLITE_CHECK(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL));
         /* The stored hours span block_days and a bit: shift by whole spans, so the copies never overlap. */
         for (unsigned k = 1; (uint64_t)k * block_days < days; k++) {
-                long long shift = (long long)k * ((long long)block_days * 86400000LL + 2 * 3600000LL);
+                long long shift = (long long)k * ((long long)block_days + 1) * 86400000LL; /* whole days */
+                long long first_day_ms = (long long)first_hour_ms - (long long)first_hour_ms % 86400000LL;
 
                 (void)snprintf(sql, sizeof(sql),
                                "INSERT INTO curves SELECT agent, metric, hour_ms - %lld, epoch, users, n, sum, sumsq,"
                                " max, hist FROM curves WHERE hour_ms >= %lld;"
                                "INSERT INTO curve_mix SELECT agent, metric, hour_ms - %lld, epoch, users, listeners,"
-                               " voice, video, n, sum, sumsq FROM curve_mix WHERE hour_ms >= %lld",
-                               shift, (long long)first_hour_ms, shift, (long long)first_hour_ms);
+                               " voice, video, n, sum, sumsq FROM curve_mix WHERE hour_ms >= %lld;"
+                               "INSERT INTO curves_day SELECT agent, metric, day_ms - %lld, epoch, users, n, sum, sumsq,"
+                               " max, hist FROM curves_day WHERE day_ms >= %lld;"
+                               "INSERT INTO curve_mix_day SELECT agent, metric, day_ms - %lld, epoch, users, listeners,"
+                               " voice, video, n, sum, sumsq FROM curve_mix_day WHERE day_ms >= %lld",
+                               shift, (long long)first_hour_ms, shift, (long long)first_hour_ms, shift, first_day_ms,
+                               shift, first_day_ms);
                 SQLITE_CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL));
         }
         SQLITE_CHECK(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL));
@@ -308,7 +315,7 @@ static int run_curve_history(const char *dir)
         CapacityCurves c = { 0 };
         CapacityModels m = { 0 };
         QueryAgent a;
-        int64_t rows = 0;
+        int64_t rows = 0, day_rows = 0;
         const int RUNS = 20;
         int r;
 
@@ -367,9 +374,13 @@ static int run_curve_history(const char *dir)
 
                 SQLITE_CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL));
                 SQLITE_CHECK(sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM curves WHERE metric = 0) +"
-                                                    " (SELECT count(*) FROM curve_mix WHERE metric = 0)", -1, &st, NULL));
-                if (sqlite3_step(st) == SQLITE_ROW)
+                                                    " (SELECT count(*) FROM curve_mix WHERE metric = 0),"
+                                                    " (SELECT count(*) FROM curves_day WHERE metric = 0) +"
+                                                    " (SELECT count(*) FROM curve_mix_day WHERE metric = 0)", -1, &st, NULL));
+                if (sqlite3_step(st) == SQLITE_ROW) {
                         rows = sqlite3_column_int64(st, 0);
+                        day_rows = sqlite3_column_int64(st, 1);
+                }
                 sqlite3_finalize(st);
                 sqlite3_close(db);
         }
@@ -377,12 +388,13 @@ static int run_curve_history(const char *dir)
                 const CapacityCurve *e = capacity_curves_newest(&c);
                 const CapacityModel *me = m.n > 0 ? &m.epochs[m.n - 1] : NULL;
 
-                printf("%u days: %lld aggregate rows of cpu_ratio (curves + curve_mix)\n"
+                printf("%u days: %lld hourly and %lld daily aggregate rows of cpu_ratio (curves + curve_mix, and their"
+                       " _day tables)\n"
                        "  curve query: %zu participant counts over %llu samples, fit %.5f + %.5f/user, capacity at 0.8:"
                        " %.1f [%.1f, %.1f]\n    mean %.2f ms, best %.2f ms over %d runs\n"
                        "  model query: %zu mixes, %.5f + %.5f/listener + %.5f/voice + %.5f/video\n"
                        "    mean %.2f ms, best %.2f ms over %d runs\n",
-                       arg_curve_days, (long long)rows, e ? e->n_levels : 0,
+                       arg_curve_days, (long long)rows, (long long)day_rows, e ? e->n_levels : 0,
                        e ? (unsigned long long)e->fit.samples : 0ULL, e ? e->fit.beta[0] : NAN, e ? e->fit.beta[1] : NAN,
                        e ? e->capacity.users : NAN, e ? e->capacity.lo : NAN, e ? e->capacity.hi : NAN, total[0] / RUNS,
                        best[0], RUNS, me ? me->n_levels : 0, me ? me->fit.beta[0] : NAN, me ? me->fit.beta[1] : NAN,

@@ -63,8 +63,12 @@ static const struct {
  * writes the expression out from curve_metric_to_string() where a statement says METRIC_VALUE. */
 #define METRIC_VALUE "@METRIC_VALUE@"
 /* The samples of agent ?1 in the raw ranges [?5, ?6] and [?7, ?8] of a window (QueryWindow.raw) that
- * have a participant count: the samples the aggregates of a cut hour hold. */
-#define RAW_EDGES " FROM samples WHERE agent = ?1 AND (time_ms BETWEEN ?5 AND ?6 OR time_ms BETWEEN ?7 AND ?8) AND users >= 0"
+ * have a participant count (the samples the aggregates of a cut hour hold), as columns: one SELECT per
+ * range, so that each is a range of the primary key (with an OR of the two, SQLite scans the agent). */
+#define RAW_EDGES(columns, where)                                                                           \
+        "SELECT " columns " FROM samples WHERE agent = ?1 AND time_ms BETWEEN ?5 AND ?6 AND users >= 0" where \
+        " UNION ALL SELECT " columns " FROM samples WHERE agent = ?1 AND time_ms BETWEEN ?7 AND ?8"           \
+        " AND users >= 0" where
 
 typedef enum QueryStmt {
         STMT_BEGIN,
@@ -98,21 +102,32 @@ static const char *const stmt_sql[_STMT_MAX] =
                                 " FROM samples WHERE agent = ?1 ORDER BY time_ms DESC LIMIT 1",
                 [STMT_TRENDS] = "SELECT hour_ms, n, " TREND_STATS("cpu_cores") ", " TREND_STATS("cpu_ratio") ", " TREND_STATS("throttled_ratio") ", " TREND_STATS("memory_bytes") ", " TREND_STATS(
                         "working_set_bytes") ", " TREND_STATS("io_read_bps") ", " TREND_STATS("io_write_bps") ", " TREND_STATS("net_rx_bps") ", " TREND_STATS("net_tx_bps") ", " TREND_STATS("users") ", " TREND_STATS("steal_ratio") " FROM trends WHERE agent = ?1 AND hour_ms BETWEEN ?2 AND ?3 ORDER BY hour_ms",
-                /* Rows of the whole hours in the window, one per (hour, epoch, users), summed by the
-                 * caller, so the cost is the number of hours times the levels, never the samples; and
-                 * the raw samples of the hours the window cuts, at most two hours of them. */
+                /* Rows of the whole days and hours in the window (QueryWindow), one per (day or hour,
+                 * epoch, users), summed by the caller, so the cost is the number of days and hours times
+                 * the levels, never the samples; and the raw samples of the at most two hours the window
+                 * cuts. */
                 [STMT_CURVES] = "SELECT users, n, sum, sumsq, max, hist, epoch, 0 FROM curves WHERE agent = ?1 AND"
                                 " metric = ?2 AND hour_ms BETWEEN ?3 AND ?4"
-                                " UNION ALL SELECT users, 1, v, v * v, v, NULL, epoch, 1 FROM (SELECT users,"
-                                " coalesce(epoch, 0) AS epoch, " METRIC_VALUE " AS v" RAW_EDGES ") WHERE v IS NOT NULL"
+                                " UNION ALL SELECT users, n, sum, sumsq, max, hist, epoch, 0 FROM curves WHERE"
+                                " agent = ?1 AND metric = ?2 AND hour_ms BETWEEN ?9 AND ?10"
+                                " UNION ALL SELECT users, n, sum, sumsq, max, hist, epoch, 0 FROM curves_day WHERE"
+                                " agent = ?1 AND metric = ?2 AND day_ms BETWEEN ?11 AND ?12"
+                                " UNION ALL SELECT users, 1, v, v * v, v, NULL, epoch, 1 FROM ("
+                                RAW_EDGES("users, coalesce(epoch, 0) AS epoch, " METRIC_VALUE " AS v", "")
+                                ") WHERE v IS NOT NULL"
                                 " ORDER BY epoch, users",
                 [STMT_CURVE_MIX] = "SELECT epoch, users, listeners, voice, video, sum(n), sum(sum), sum(sumsq) FROM ("
                                    "SELECT epoch, users, listeners, voice, video, n, sum, sumsq FROM curve_mix"
                                    " WHERE agent = ?1 AND metric = ?2 AND hour_ms BETWEEN ?3 AND ?4"
+                                   " UNION ALL SELECT epoch, users, listeners, voice, video, n, sum, sumsq FROM curve_mix"
+                                   " WHERE agent = ?1 AND metric = ?2 AND hour_ms BETWEEN ?9 AND ?10"
+                                   " UNION ALL SELECT epoch, users, listeners, voice, video, n, sum, sumsq FROM"
+                                   " curve_mix_day WHERE agent = ?1 AND metric = ?2 AND day_ms BETWEEN ?11 AND ?12"
                                    " UNION ALL SELECT epoch, users, listeners, voice, video, 1, v, v * v FROM ("
-                                   "SELECT coalesce(epoch, 0) AS epoch, users, listeners, voice, video, " METRIC_VALUE
-                                   " AS v" RAW_EDGES " AND listeners >= 0 AND voice >= 0 AND video >= 0)"
-                                   " WHERE v IS NOT NULL)"
+                                   RAW_EDGES("coalesce(epoch, 0) AS epoch, users, listeners, voice, video, "
+                                             METRIC_VALUE " AS v",
+                                             " AND listeners >= 0 AND voice >= 0 AND video >= 0")
+                                   ") WHERE v IS NOT NULL)"
                                    " GROUP BY epoch, users, listeners, voice, video ORDER BY epoch",
                 /* A cut hour ?3: its aggregate's sample count, and the raw samples it should hold up to
                  * ?4 (the hour's end or the agent's aggregate watermark). */
@@ -574,18 +589,48 @@ static int edge_complete(Query *q, int64_t agent_num, int metric, int64_t hour_m
         return sqlite3_column_int64(s, 0) == sqlite3_column_int64(s, 1);
 }
 
+#define QUERY_DAY_MS (24 * QUERY_HOUR_MS)
+
+static int64_t day_floor(int64_t t)
+{
+        return t - ((t % QUERY_DAY_MS) + QUERY_DAY_MS) % QUERY_DAY_MS;
+}
+
+/* Splits the hourly rows [hours_from, hours_to] into the UTC days they cover whole (their daily rows)
+ * and the hours before and after those. */
+static void window_days(QueryWindow *w, int64_t hours_from, int64_t hours_to)
+{
+        /* The first day that starts in the range, and the last whose last hour is in it. */
+        int64_t first = hours_from == INT64_MIN ? INT64_MIN : day_floor(hours_from + QUERY_DAY_MS - 1);
+        int64_t last = hours_to < INT64_MIN + QUERY_DAY_MS ? INT64_MIN : day_floor(hours_to - 23 * QUERY_HOUR_MS);
+
+        if (hours_from > hours_to || last == INT64_MIN || first > last) {
+                w->hours[0][0] = hours_from;
+                w->hours[0][1] = hours_to;
+                return;
+        }
+        if (first != INT64_MIN) {
+                w->hours[0][0] = hours_from;
+                w->hours[0][1] = first - 1;
+        }
+        w->days[0] = first;
+        w->days[1] = last;
+        w->hours[1][0] = last + QUERY_DAY_MS;
+        w->hours[1][1] = hours_to;
+}
+
 int query_window(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64_t to_ms, QueryWindow *ret)
 {
         _cleanup_reset_ sqlite3_stmt *s = NULL;
         QueryWindow w = {
-                .hours_from = window_first_hour(from_ms),
-                .hours_to = to_ms,
+                .hours = { { 1, 0 }, { 1, 0 } },
+                .days = { 1, 0 },
                 .raw = { { 1, 0 }, { 1, 0 } },
                 .answered_from = from_ms,
                 .answered_to = to_ms,
                 .exact = true,
         };
-        int64_t watermark, head = INT64_MIN;
+        int64_t watermark, head = INT64_MIN, hours_from = window_first_hour(from_ms), hours_to = to_ms;
         int r, rc;
 
         assert(q);
@@ -606,14 +651,14 @@ int query_window(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64
 
         /* The hour the window starts in, when it cuts it. */
         if (from_ms > 0 && from_ms % QUERY_HOUR_MS != 0) {
-                head = w.hours_from;
+                head = hours_from;
                 r = edge_complete(q, agent_num, metric, head, watermark);
                 if (r < 0)
                         return r;
                 if (r > 0) {
                         w.raw[0][0] = from_ms;
                         w.raw[0][1] = MIN(MIN(to_ms, head + QUERY_HOUR_MS - 1), watermark);
-                        w.hours_from = head + QUERY_HOUR_MS;
+                        hours_from = head + QUERY_HOUR_MS;
                 } else {
                         w.answered_from = head;
                         w.exact = false;
@@ -625,8 +670,8 @@ int query_window(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64
                 int64_t tail = to_ms - to_ms % QUERY_HOUR_MS;
 
                 if (tail == head) { /* one hour, cut at both ends: read as the start's edge */
-                        if (w.raw[0][0] <= w.raw[0][1] || w.hours_from > tail)
-                                w.hours_to = tail - 1;
+                        if (hours_from > tail)
+                                hours_to = tail - 1;
                         else
                                 w.answered_to = tail + QUERY_HOUR_MS - 1;
                 } else {
@@ -636,18 +681,19 @@ int query_window(Query *q, int64_t agent_num, int metric, int64_t from_ms, int64
                         if (r > 0) {
                                 w.raw[1][0] = tail;
                                 w.raw[1][1] = to_ms;
-                                w.hours_to = tail - 1;
+                                hours_to = tail - 1;
                         } else {
                                 w.answered_to = tail + QUERY_HOUR_MS - 1;
                                 w.exact = false;
                         }
                 }
         }
+        window_days(&w, hours_from, hours_to);
         *ret = w;
         return 0;
 }
 
-/* A window's statement with its agent, metric, hours and raw ranges bound. */
+/* A window's statement with its agent, metric, hours, days and raw ranges bound. */
 static int window_stmt(Query *q, QueryStmt id, int64_t agent_num, int metric, const QueryWindow *w,
                        sqlite3_stmt **ret)
 {
@@ -658,12 +704,16 @@ static int window_stmt(Query *q, QueryStmt id, int64_t agent_num, int metric, co
                 return r;
         sqlite3_bind_int64(*ret, 1, agent_num);
         sqlite3_bind_int(*ret, 2, metric);
-        sqlite3_bind_int64(*ret, 3, w->hours_from);
-        sqlite3_bind_int64(*ret, 4, w->hours_to);
+        sqlite3_bind_int64(*ret, 3, w->hours[0][0]);
+        sqlite3_bind_int64(*ret, 4, w->hours[0][1]);
         for (unsigned i = 0; i < 2; i++) {
                 sqlite3_bind_int64(*ret, 5 + 2 * (int)i, w->raw[i][0]);
                 sqlite3_bind_int64(*ret, 6 + 2 * (int)i, w->raw[i][1]);
         }
+        sqlite3_bind_int64(*ret, 9, w->hours[1][0]);
+        sqlite3_bind_int64(*ret, 10, w->hours[1][1]);
+        sqlite3_bind_int64(*ret, 11, w->days[0]);
+        sqlite3_bind_int64(*ret, 12, w->days[1]);
         return 0;
 }
 

@@ -167,14 +167,15 @@ int query_trends(Query *q, int64_t agent_num, int64_t from_ms, int64_t to_ms, Qu
 
 #define QUERY_HOUR_MS (3600LL * 1000)
 
-/* How a window [from_ms, to_ms] is read for one agent and metric. The aggregates are hourly: the hours
- * the window covers whole are read from them, and an hour it cuts from the raw samples of its part of
- * that hour, when those samples are all still there (raw retention is shorter than the aggregates') and
+/* How a window [from_ms, to_ms] is read for one agent and metric. The aggregates are daily and hourly:
+ * the UTC days the window covers whole are read from the daily rows, the other hours it covers whole from
+ * the hourly rows, and an hour it cuts from the raw samples of its part of that hour, when those samples are all still there (raw retention is shorter than the aggregates') and
  * agree with the hour's aggregate. Otherwise that edge takes the whole hour, and the window is not exact.
  * Only what the aggregates hold is answered (samples up to the agent's agg_time_ms). */
 typedef struct QueryWindow {
-        int64_t hours_from, hours_to;      /* hour_ms of the aggregate rows read: [hours_from, hours_to] */
-        int64_t raw[2][2];                 /* raw sample ranges [from, to] of the cut hours; from > to: none */
+        int64_t hours[2][2];               /* hour_ms ranges [from, to] of the hourly rows read; from > to: none */
+        int64_t days[2];                   /* day_ms range of the daily rows read: the days covered whole */
+        int64_t raw[2][2];                 /* raw sample ranges [from, to] of the cut hours */
         int64_t answered_from, answered_to; /* the window the answer covers */
         bool exact;                        /* answered_from/to are the window asked for */
 } QueryWindow;

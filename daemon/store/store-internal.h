@@ -81,6 +81,8 @@ typedef struct StoreAgent {
         CurveDeltas curves;
 } StoreAgent;
 
+#define MS_PER_DAY (24 * 3600LL * 1000) /* curves_day rows are UTC days */
+
 typedef enum StmtId {
         STMT_INSERT_SAMPLE,
         STMT_SAMPLE_EXISTS,
@@ -98,7 +100,9 @@ typedef enum StmtId {
         STMT_AGENT_TAIL,
         STMT_TREND_UPSERT,
         STMT_CURVE_UPSERT,
+        STMT_CURVE_DAY_UPSERT,
         STMT_MIX_UPSERT,
+        STMT_MIX_DAY_UPSERT,
         STMT_EPOCH_GET,
         STMT_EPOCH_INSERT,
         STMT_NETDEV_UPSERT,
@@ -196,9 +200,10 @@ int store_end_transaction(Store *s, int r);
 /* store-migrate.c */
 int db_get_int(sqlite3 *db, const char *sql, int64_t *ret);
 int db_exec(sqlite3 *db, const char *sql);
-/* Applies every embedded migration newer than the database, each in its own transaction. */
+/* Registers the store's SQL functions on db and applies every embedded migration newer than the
+ * database, each in its own transaction. */
 int store_migrate(sqlite3 *db, const char *path);
-/* Registers the SQL functions and prepares every statement of s->stmt[]. */
+/* Prepares every statement of s->stmt[] (after store_migrate()). */
 int store_prepare(Store *s);
 
 /* store-agents.c */

@@ -16,6 +16,20 @@ static const char *const trend_columns[_T_MAX] = {
         "steal_ratio",
 };
 
+/* The per-user curve UPSERTs: one row per (agent, metric, hour or day, epoch, count), and per mix. */
+#define CURVE_UPSERT(table, key)                                                                            \
+        "INSERT INTO " table " (agent, metric, " key ", epoch, users, n, sum, sumsq, max, hist)"            \
+        " VALUES (?,?,?,?,?,?,?,?,?,?)"                                                                     \
+        " ON CONFLICT (agent, metric, " key ", epoch, users) DO UPDATE SET n = " table ".n + excluded.n,"    \
+        " sum = " table ".sum + excluded.sum, sumsq = " table ".sumsq + excluded.sumsq,"                    \
+        " max = max(" table ".max, excluded.max), hist = seatmeter_hist_merge(" table ".hist, excluded.hist)"
+#define MIX_UPSERT(table, key)                                                                              \
+        "INSERT INTO " table " (agent, metric, " key ", epoch, users, listeners, voice, video, n, sum, sumsq)" \
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?)"                                                                   \
+        " ON CONFLICT (agent, metric, " key ", epoch, users, listeners, voice, video) DO UPDATE SET"        \
+        " n = " table ".n + excluded.n, sum = " table ".sum + excluded.sum,"                                \
+        " sumsq = " table ".sumsq + excluded.sumsq"
+
 static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_INSERT_SAMPLE] =
                 "INSERT OR IGNORE INTO samples (agent, time_ms, seq, users, cpu_cores, cpu_ratio, throttled_ratio,"
@@ -73,18 +87,10 @@ static const char *const stmt_sql[_STMT_MAX] = {
                             " FROM agents a JOIN samples s ON s.agent = a.num"
                             " AND s.time_ms > a.agg_time_ms ORDER BY a.num, s.time_ms",
         [STMT_TREND_UPSERT] = NULL, /* built by trend_upsert_sql() */
-        [STMT_CURVE_UPSERT] =
-                "INSERT INTO curves (agent, metric, hour_ms, epoch, users, n, sum, sumsq, max, hist)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT (agent, metric, hour_ms, epoch, users) DO UPDATE SET n = curves.n + excluded.n,"
-                " sum = curves.sum + excluded.sum, sumsq = curves.sumsq + excluded.sumsq,"
-                " max = max(curves.max, excluded.max), hist = seatmeter_hist_merge(curves.hist, excluded.hist)",
-        [STMT_MIX_UPSERT] =
-                "INSERT INTO curve_mix (agent, metric, hour_ms, epoch, users, listeners, voice, video, n, sum, sumsq)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT (agent, metric, hour_ms, epoch, users, listeners, voice, video) DO UPDATE SET"
-                " n = curve_mix.n + excluded.n, sum = curve_mix.sum + excluded.sum,"
-                " sumsq = curve_mix.sumsq + excluded.sumsq",
+        [STMT_CURVE_UPSERT] = CURVE_UPSERT("curves", "hour_ms"),
+        [STMT_CURVE_DAY_UPSERT] = CURVE_UPSERT("curves_day", "day_ms"),
+        [STMT_MIX_UPSERT] = MIX_UPSERT("curve_mix", "hour_ms"),
+        [STMT_MIX_DAY_UPSERT] = MIX_UPSERT("curve_mix_day", "day_ms"),
         [STMT_EPOCH_GET] = "SELECT epoch, effective_cpus, memory_limit_bytes FROM epochs WHERE agent = ?"
                            " ORDER BY epoch DESC LIMIT 1",
         [STMT_EPOCH_INSERT] = "INSERT OR IGNORE INTO epochs (agent, epoch, start_ms, effective_cpus,"
@@ -156,12 +162,72 @@ int db_exec(sqlite3 *db, const char *sql)
         return store_errno(sqlite3_exec(db, sql, NULL, NULL, NULL));
 }
 
+/* seatmeter_hist_merge(old, new): the curves UPSERT's histogram sum. A damaged stored histogram is
+ * replaced by the new counts rather than failing every commit after it. */
+static void sql_hist_merge(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+        _cleanup_(curve_hist_freep) CurveHist *a = NULL, *b = NULL;
+        _cleanup_free_ uint8_t *out = NULL;
+        size_t out_size;
+        int r;
+
+        assert(argc == 2);
+        if (sqlite3_value_type(argv[1]) != SQLITE_BLOB) {
+                sqlite3_result_value(ctx, argv[0]);
+                return;
+        }
+        if (sqlite3_value_type(argv[0]) != SQLITE_BLOB ||
+            curve_hist_deserialize(sqlite3_value_blob(argv[0]), (size_t)sqlite3_value_bytes(argv[0]), &a) < 0) {
+                if (sqlite3_value_type(argv[0]) == SQLITE_BLOB)
+                        log_warning("Damaged curve histogram replaced.");
+                sqlite3_result_value(ctx, argv[1]);
+                return;
+        }
+        r = curve_hist_deserialize(sqlite3_value_blob(argv[1]), (size_t)sqlite3_value_bytes(argv[1]), &b);
+        if (r >= 0)
+                r = curve_hist_merge(a, b);
+        if (r >= 0)
+                r = curve_hist_serialize(a, &out, &out_size);
+        if (r == -ENOMEM) {
+                sqlite3_result_error_nomem(ctx);
+                return;
+        }
+        if (r < 0) {
+                sqlite3_result_value(ctx, argv[0]);
+                return;
+        }
+        sqlite3_result_blob(ctx, TAKE_PTR(out), (int)out_size, free);
+}
+
+/* What a migration needs beyond its SQL file, run after it in its transaction: SQL that calls the
+ * daemon's own functions, which a plain sqlite3 shell applying schema/ does not have. */
+static const char *const migration_after[] = {
+        /* 006: the daily roll-ups of the curves stored so far. */
+        [6] = "INSERT INTO curves_day (agent, metric, day_ms, epoch, users, n, sum, sumsq, max, hist)"
+              " SELECT agent, metric, hour_ms - hour_ms % 86400000, epoch, users, n, sum, sumsq, max, hist"
+              " FROM curves WHERE true"
+              " ON CONFLICT (agent, metric, day_ms, epoch, users) DO UPDATE SET n = curves_day.n + excluded.n,"
+              " sum = curves_day.sum + excluded.sum, sumsq = curves_day.sumsq + excluded.sumsq,"
+              " max = max(curves_day.max, excluded.max),"
+              " hist = seatmeter_hist_merge(curves_day.hist, excluded.hist);"
+              "INSERT INTO curve_mix_day (agent, metric, day_ms, epoch, users, listeners, voice, video, n, sum,"
+              " sumsq) SELECT agent, metric, hour_ms - hour_ms % 86400000, epoch, users, listeners, voice, video,"
+              " sum(n), sum(sum), sum(sumsq) FROM curve_mix GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+};
+
 /* Applies every embedded migration newer than the database, each in its own transaction. */
 int store_migrate(sqlite3 *db, const char *path)
 {
         unsigned latest = 0;
         int64_t version, app_id, tables;
-        int r;
+        int r, rc;
+
+        /* The UPSERTs and migration 006 sum histograms with it. */
+        rc = sqlite3_create_function_v2(db, "seatmeter_hist_merge", 2,
+                                        SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+                                        sql_hist_merge, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                return log_error_errno(store_errno(rc), "Failed to register SQL functions: %s", sqlite3_errmsg(db));
 
         for (size_t i = 0; schema_files[i].name; i++) {
                 unsigned v;
@@ -213,6 +279,8 @@ int store_migrate(sqlite3 *db, const char *path)
                 }
                 if (r >= 0)
                         r = db_exec(db, (const char *)f->data);
+                if (r >= 0 && v < ELEMENTSOF(migration_after) && migration_after[v])
+                        r = db_exec(db, migration_after[v]);
                 if (r >= 0) {
                         (void)snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %u; PRAGMA application_id = %d",
                                        v, STORE_APPLICATION_ID);
@@ -230,43 +298,6 @@ int store_migrate(sqlite3 *db, const char *path)
                 log_info("Database '%s' migrated to schema version %u.", path, v);
         }
         return 0;
-}
-
-/* seatmeter_hist_merge(old, new): the curves UPSERT's histogram sum. A damaged stored histogram is
- * replaced by the new counts rather than failing every commit after it. */
-static void sql_hist_merge(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-        _cleanup_(curve_hist_freep) CurveHist *a = NULL, *b = NULL;
-        _cleanup_free_ uint8_t *out = NULL;
-        size_t out_size;
-        int r;
-
-        assert(argc == 2);
-        if (sqlite3_value_type(argv[1]) != SQLITE_BLOB) {
-                sqlite3_result_value(ctx, argv[0]);
-                return;
-        }
-        if (sqlite3_value_type(argv[0]) != SQLITE_BLOB ||
-            curve_hist_deserialize(sqlite3_value_blob(argv[0]), (size_t)sqlite3_value_bytes(argv[0]), &a) < 0) {
-                if (sqlite3_value_type(argv[0]) == SQLITE_BLOB)
-                        log_warning("Damaged curve histogram replaced.");
-                sqlite3_result_value(ctx, argv[1]);
-                return;
-        }
-        r = curve_hist_deserialize(sqlite3_value_blob(argv[1]), (size_t)sqlite3_value_bytes(argv[1]), &b);
-        if (r >= 0)
-                r = curve_hist_merge(a, b);
-        if (r >= 0)
-                r = curve_hist_serialize(a, &out, &out_size);
-        if (r == -ENOMEM) {
-                sqlite3_result_error_nomem(ctx);
-                return;
-        }
-        if (r < 0) {
-                sqlite3_result_value(ctx, argv[0]);
-                return;
-        }
-        sqlite3_result_blob(ctx, TAKE_PTR(out), (int)out_size, free);
 }
 
 static char *trend_upsert_sql(void)
@@ -309,12 +340,6 @@ int store_prepare(Store *s)
 {
         _cleanup_free_ char *trend_sql = NULL;
         int rc;
-
-        rc = sqlite3_create_function_v2(s->db, "seatmeter_hist_merge", 2,
-                                        SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
-                                        sql_hist_merge, NULL, NULL, NULL);
-        if (rc != SQLITE_OK)
-                return log_error_errno(store_errno(rc), "Failed to register SQL functions: %s", sqlite3_errmsg(s->db));
 
         trend_sql = trend_upsert_sql();
         if (!trend_sql)

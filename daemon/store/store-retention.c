@@ -3,8 +3,6 @@
 #include "store-internal.h"
 #include "util.h"
 
-#define MS_PER_DAY (24 * 3600LL * 1000)
-
 /* The nums of a table's keys (agents or BBB servers), for per-key deletes that use the primary keys. */
 static int list_nums(sqlite3_stmt *st, int64_t **ret, size_t *ret_n)
 {

@@ -536,54 +536,71 @@ static int write_trends(Store *s, const StoreAgent *a)
         return 0;
 }
 
-/* The key both curve tables share: agent, metric, hour, limits epoch and participant count. */
-static void bind_curve_key(sqlite3_stmt *st, const StoreAgent *a, unsigned metric, const CurveDelta *d)
+/* The key of the curve tables: agent, metric, hour (or day), limits epoch and participant count. */
+static void bind_curve_key(sqlite3_stmt *st, const StoreAgent *a, unsigned metric, const CurveDelta *d, bool day)
 {
         sqlite3_bind_int64(st, 1, a->num);
         sqlite3_bind_int(st, 2, (int)metric);
-        sqlite3_bind_int64(st, 3, d->hour_ms);
+        sqlite3_bind_int64(st, 3, day ? d->hour_ms - d->hour_ms % MS_PER_DAY : d->hour_ms);
         sqlite3_bind_int64(st, 4, d->epoch);
         sqlite3_bind_int64(st, 5, d->users);
 }
 
-/* One row per touched (hour, epoch, count) in curves, and per known participant mix in curve_mix. */
+static int write_curve(sqlite3_stmt *st, const StoreAgent *a, unsigned metric, const CurveDelta *d, bool day,
+                       const uint8_t *blob, size_t size)
+{
+        const CurveAcc *c = &d->m[metric];
+        int r;
+
+        bind_curve_key(st, a, metric, d, day);
+        sqlite3_bind_int64(st, 6, (int64_t)c->n);
+        sqlite3_bind_double(st, 7, c->sum);
+        sqlite3_bind_double(st, 8, c->sumsq);
+        sqlite3_bind_double(st, 9, c->max);
+        sqlite3_bind_blob(st, 10, blob, (int)size, SQLITE_STATIC);
+        r = stmt_exec(st);
+        sqlite3_bind_null(st, 10);
+        return r;
+}
+
+static int write_mix(sqlite3_stmt *st, const StoreAgent *a, unsigned metric, const CurveDelta *d, bool day)
+{
+        const CurveAcc *c = &d->m[metric];
+
+        bind_curve_key(st, a, metric, d, day);
+        sqlite3_bind_int64(st, 6, d->listeners);
+        sqlite3_bind_int64(st, 7, d->voice);
+        sqlite3_bind_int64(st, 8, d->video);
+        sqlite3_bind_int64(st, 9, (int64_t)c->n);
+        sqlite3_bind_double(st, 10, c->sum);
+        sqlite3_bind_double(st, 11, c->sumsq);
+        return stmt_exec(st);
+}
+
+/* One row per touched (hour, epoch, count) in curves, and per known participant mix in curve_mix; the
+ * same into the day's rows of curves_day and curve_mix_day. */
 static int write_curves(Store *s, const StoreAgent *a)
 {
-        sqlite3_stmt *st = s->stmt[STMT_CURVE_UPSERT], *mix = s->stmt[STMT_MIX_UPSERT];
         int r;
 
         for (size_t i = 0; i < a->curves.n; i++)
                 for (unsigned m = 0; m < _CURVE_METRIC_MAX; m++) {
                         const CurveDelta *d = &a->curves.d[i];
-                        const CurveAcc *c = &d->m[m];
                         _cleanup_free_ uint8_t *blob = NULL;
                         size_t size;
 
-                        if (c->n == 0)
+                        if (d->m[m].n == 0)
                                 continue;
-                        r = curve_hist_serialize(c->hist, &blob, &size);
+                        r = curve_hist_serialize(d->m[m].hist, &blob, &size);
                         if (r < 0)
                                 return r;
-                        bind_curve_key(st, a, m, d);
-                        sqlite3_bind_int64(st, 6, (int64_t)c->n);
-                        sqlite3_bind_double(st, 7, c->sum);
-                        sqlite3_bind_double(st, 8, c->sumsq);
-                        sqlite3_bind_double(st, 9, c->max);
-                        sqlite3_bind_blob(st, 10, blob, (int)size, SQLITE_STATIC);
-                        r = stmt_exec(st);
-                        sqlite3_bind_null(st, 10);
-                        if (r < 0)
-                                return r;
-                        if (d->listeners < 0)
-                                continue;
-                        bind_curve_key(mix, a, m, d);
-                        sqlite3_bind_int64(mix, 6, d->listeners);
-                        sqlite3_bind_int64(mix, 7, d->voice);
-                        sqlite3_bind_int64(mix, 8, d->video);
-                        sqlite3_bind_int64(mix, 9, (int64_t)c->n);
-                        sqlite3_bind_double(mix, 10, c->sum);
-                        sqlite3_bind_double(mix, 11, c->sumsq);
-                        r = stmt_exec(mix);
+                        r = write_curve(s->stmt[STMT_CURVE_UPSERT], a, m, d, false, blob, size);
+                        if (r >= 0)
+                                r = write_curve(s->stmt[STMT_CURVE_DAY_UPSERT], a, m, d, true, blob, size);
+                        if (r >= 0 && d->listeners >= 0)
+                                r = write_mix(s->stmt[STMT_MIX_UPSERT], a, m, d, false);
+                        if (r >= 0 && d->listeners >= 0)
+                                r = write_mix(s->stmt[STMT_MIX_DAY_UPSERT], a, m, d, true);
                         if (r < 0)
                                 return r;
                 }

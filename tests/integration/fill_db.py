@@ -242,6 +242,9 @@ def fill(path, agents=3, seconds=3600, interval_ms=1000, end_ms=None, bbb=2, con
                 buckets[b] = buckets.get(b, 0) + count
         con.executemany("UPDATE curves SET hist = ? WHERE agent = ? AND metric = ? AND users = ?",
                         [(hist_blob(z, bk), a, num, u) for (a, u), (z, bk) in hists.items()])
+    # The daily roll-up the daemon keeps beside them: these rows are undated (hour 0), so day 0 holds the same.
+    con.execute("INSERT INTO curves_day (agent, metric, day_ms, epoch, users, n, sum, sumsq, max, hist)"
+                " SELECT agent, metric, 0, epoch, users, n, sum, sumsq, max, hist FROM curves")
     con.execute("COMMIT")
     con.execute("PRAGMA journal_mode = WAL")
     con.close()

@@ -107,6 +107,10 @@ def fill_db(path, now_ms):
                 con.execute("INSERT INTO curves (agent, metric, users, n, sum, sumsq, max, hist)"
                             " VALUES (?,?,?,?,?,?,?,NULL)",
                             (num, metric, u, len(vals), sum(vals), sum(v * v for v in vals), max(vals)))
+        # The daily roll-up of those rows, as the daemon writes it beside them (no histograms here).
+        con.execute("INSERT INTO curves_day (agent, metric, day_ms, epoch, users, n, sum, sumsq, max, hist)"
+                    " SELECT agent, metric, hour_ms - hour_ms % 86400000, epoch, users, sum(n), sum(sum), sum(sumsq),"
+                    " max(max), NULL FROM curves WHERE agent = ? GROUP BY 1, 2, 3, 4, 5", (num,))
         if virt == "kvm":
             hour = now_ms - now_ms % 3600_000 - 2 * 86400_000
             con.execute("INSERT INTO trends (agent, hour_ms, n, steal_ratio_n, steal_ratio_min, steal_ratio_sum,"

@@ -8,7 +8,8 @@ minutes into an hour, with half the per-stream costs of the first. Checked for w
 the start, at the end, at both ends of one hour, and through a config [experiment]:
 
 - every level of /api/v1/curves has exactly the samples and mean that the raw samples of the window give
-  (computed here from the samples table), and the answer says the window is exact;
+  (computed here from the samples table), and the answer says the window is exact; also for a window of
+  whole days, which the daemon reads from its daily roll-up;
 - /api/v1/model over the second experiment recovers its costs, and its sample count is the raw count;
 - once the raw samples of the cut hour have expired (deleted while the daemon is stopped, as retention
   does), the answer takes that whole hour from the aggregates and says so (exact false, answered_from_ms
@@ -97,6 +98,18 @@ class WindowEdges(cd.CapacityCase):
         for name, truth in zip(("base", "listeners", "voice", "video"), TRUTH_B):
             got = model["coefficients"][name]["value"]
             self.assertLess(abs(got / truth - 1), 0.05, (name, got, truth))
+
+    def test_1_whole_days(self):
+        # From 23:30 the day before the first experiment to 00:30 the day after the second: its days are read
+        # from the daily roll-up, the hour before them raw; the sums must still be the raw samples'.
+        day = 24 * cd.HOUR_MS
+        start = self.polls_a[0][0] - self.polls_a[0][0] % day - 30 * 60_000
+        end = self.end_b - self.end_b % day + day + 30 * 60_000 - 1
+        agent = self.curves(f"from={start}&to={end}")
+        self.assert_exact(agent, start, end)
+        self.assert_levels(agent, self.raw_levels(start, end))
+        doc = self.d.get_json(f"/api/v1/model?agent=guest&metric=cpu_cores&from={start}&to={end}")["agents"][0]
+        self.assertEqual(doc["model"]["samples"], sum(n for n, _ in self.raw_levels(start, end, True).values()))
 
     def test_2_expired_raw_samples_take_the_whole_hour(self):
         hour = self.end_a - self.end_a % cd.HOUR_MS

@@ -50,17 +50,24 @@ static inline void testdb_curve_row(sqlite3 *db, int64_t users, const double *va
                 max = MAX(max, vals[i]);
         }
         assert_int_equal(curve_hist_serialize(h, &blob, &size), 0);
-        assert_int_equal(
-                sqlite3_prepare_v2(db, "INSERT INTO curves (agent, metric, users, n, sum, sumsq, max, hist) VALUES (1, 0, ?, ?, ?, ?, ?, ?)", -1, &s, NULL),
-                SQLITE_OK);
-        sqlite3_bind_int64(s, 1, users);
-        sqlite3_bind_int64(s, 2, (sqlite3_int64)n);
-        sqlite3_bind_double(s, 3, sum);
-        sqlite3_bind_double(s, 4, sumsq);
-        sqlite3_bind_double(s, 5, max);
-        sqlite3_bind_blob(s, 6, blob, (int)size, SQLITE_TRANSIENT);
-        assert_int_equal(sqlite3_step(s), SQLITE_DONE);
-        sqlite3_finalize(s);
+        /* Undated (hour 0), and its daily roll-up (day 0) as the daemon writes it beside. */
+        for (unsigned i = 0; i < 2; i++) {
+                assert_int_equal(sqlite3_prepare_v2(db,
+                                                    i == 0 ? "INSERT INTO curves (agent, metric, users, n, sum, sumsq, max, hist)"
+                                                             " VALUES (1, 0, ?, ?, ?, ?, ?, ?)"
+                                                           : "INSERT INTO curves_day (agent, metric, day_ms, epoch, users, n, sum,"
+                                                             " sumsq, max, hist) VALUES (1, 0, 0, 0, ?, ?, ?, ?, ?, ?)",
+                                                    -1, &s, NULL),
+                                 SQLITE_OK);
+                sqlite3_bind_int64(s, 1, users);
+                sqlite3_bind_int64(s, 2, (sqlite3_int64)n);
+                sqlite3_bind_double(s, 3, sum);
+                sqlite3_bind_double(s, 4, sumsq);
+                sqlite3_bind_double(s, 5, max);
+                sqlite3_bind_blob(s, 6, blob, (int)size, SQLITE_TRANSIENT);
+                assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+                sqlite3_finalize(s);
+        }
 }
 
 static inline void testdb_create(TestDb *t)

@@ -206,6 +206,45 @@ static void test_curves_bbb_netdev(void **state)
         assert_int_equal(c.n, 2);
 }
 
+/* A window's plan: the days it covers whole come from the daily rows, the hours around them from the
+ * hourly rows, a cut hour from the raw samples. */
+static void test_window_plan(void **state)
+{
+        _cleanup_(query_freep) Query *q = NULL;
+        const int64_t day = 24 * QUERY_HOUR_MS, d = 10 * day;
+        QueryWindow w;
+
+        assert_int_equal(query_open(db.path, &q), 0);
+
+        /* All history: every day up to the last whole one, then its hours. */
+        assert_int_equal(query_window(q, 1, 0, 0, INT64_MAX, &w), 0);
+        assert_true(w.exact);
+        assert_true(w.hours[0][0] > w.hours[0][1]);
+        assert_true(w.days[0] == INT64_MIN);
+        assert_true(w.days[1] % day == 0 && w.days[1] + 23 * QUERY_HOUR_MS <= INT64_MAX);
+        assert_true(w.hours[1][0] == w.days[1] + day && w.hours[1][1] == INT64_MAX);
+        assert_true(w.raw[0][0] > w.raw[0][1] && w.raw[1][0] > w.raw[1][1]);
+
+        /* Cut 30 minutes into a day: that hour raw, the rest of the day hourly, two whole days, then hours. */
+        assert_int_equal(query_window(q, 1, 0, d + 30 * 60000, d + 3 * day + 30 * 60000 - 1, &w), 0);
+        assert_true(w.exact);
+        assert_true(w.raw[0][0] == d + 30 * 60000);
+        assert_true(w.hours[0][0] == d + QUERY_HOUR_MS && w.hours[0][1] == d + day - 1);
+        assert_true(w.days[0] == d + day && w.days[1] == d + 2 * day);
+        assert_true(w.hours[1][0] == d + 3 * day && w.hours[1][1] == d + 3 * day + 30 * 60000 - 1);
+
+        /* Hours of one day: no daily rows. */
+        assert_int_equal(query_window(q, 1, 0, d + QUERY_HOUR_MS, d + 5 * QUERY_HOUR_MS - 1, &w), 0);
+        assert_true(w.days[0] > w.days[1]);
+        assert_true(w.hours[0][0] == d + QUERY_HOUR_MS && w.hours[0][1] == d + 5 * QUERY_HOUR_MS - 1);
+        assert_true(w.hours[1][0] > w.hours[1][1]);
+
+        /* A day exactly: its daily row alone. */
+        assert_int_equal(query_window(q, 1, 0, d, d + day - 1, &w), 0);
+        assert_true(w.days[0] == d && w.days[1] == d);
+        assert_true(w.hours[0][0] > w.hours[0][1] && w.hours[1][0] > w.hours[1][1]);
+}
+
 /* A reader must never keep a read transaction open after a call, or checkpoints could not finish. */
 static void test_no_lingering_transaction(void **state)
 {
@@ -257,6 +296,7 @@ int main(void)
                 cmocka_unit_test(test_agents),
                 cmocka_unit_test(test_samples_trends),
                 cmocka_unit_test(test_curves_bbb_netdev),
+                cmocka_unit_test(test_window_plan),
                 cmocka_unit_test(test_no_lingering_transaction),
                 cmocka_unit_test(test_open_errors),
         };

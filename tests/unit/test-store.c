@@ -772,6 +772,89 @@ static void test_curves(void **state)
                 curve_agg_done(&aggs[i]);
 }
 
+/* The daily roll-up (curves_day, curve_mix_day) holds exactly the sums of its day's hourly rows, with
+ * histograms of all their samples; what migration 006 computes for an older database is the same. */
+#define DAY_GROUPS(table, key)                                                                              \
+        "SELECT agent, metric, hour_ms - hour_ms % 86400000 AS day, epoch, users" key ", sum(n) AS n,"      \
+        " sum(sum) AS s, sum(sumsq) AS ss FROM " table " GROUP BY agent, metric, day, epoch, users" key
+static void assert_days_equal_hours(void)
+{
+        /* every day row is its hours' sum, and there is one per (day, key) of the hours */
+        assert_double_equal(q("SELECT count(*) FROM (" DAY_GROUPS("curves", "") ")"), q("SELECT count(*) FROM curves_day"), 0);
+        assert_double_equal(q("SELECT count(*) FROM (" DAY_GROUPS("curves", "") ") h JOIN curves_day d ON d.agent = h.agent"
+                              " AND d.metric = h.metric AND d.day_ms = h.day AND d.epoch = h.epoch AND d.users = h.users"
+                              " WHERE d.n = h.n AND abs(d.sum - h.s) <= 1e-9 * abs(h.s) AND abs(d.sumsq - h.ss) <= 1e-9 * abs(h.ss)"
+                              " AND d.max = (SELECT max(max) FROM curves c WHERE c.agent = h.agent AND c.metric = h.metric AND"
+                              " c.hour_ms - c.hour_ms % 86400000 = h.day AND c.epoch = h.epoch AND c.users = h.users)"),
+                            q("SELECT count(*) FROM curves_day"), 0);
+        assert_double_equal(q("SELECT count(*) FROM (" DAY_GROUPS("curve_mix", ", listeners, voice, video") ")"),
+                            q("SELECT count(*) FROM curve_mix_day"), 0);
+        assert_double_equal(q("SELECT count(*) FROM (" DAY_GROUPS("curve_mix", ", listeners, voice, video") ") h JOIN"
+                              " curve_mix_day d USING (agent, metric, epoch, users, listeners, voice, video)"
+                              " WHERE d.day_ms = h.day AND d.n = h.n AND abs(d.sum - h.s) <= 1e-9 * abs(h.s)"),
+                            q("SELECT count(*) FROM curve_mix_day"), 0);
+
+        /* each day's histogram counts every sample of its hours */
+        sqlite3 *db = ro_open();
+        sqlite3_stmt *st = NULL;
+        unsigned rows = 0;
+
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT n, hist FROM curves_day", -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+                _cleanup_(curve_hist_freep) CurveHist *h = NULL;
+
+                assert_int_equal(curve_hist_deserialize(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), &h), 0);
+                assert_int_equal(curve_hist_count(h), sqlite3_column_int64(st, 0));
+                rows++;
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        assert_true(rows > 0);
+}
+
+static void test_daily_rollup(void **state)
+{
+        _cleanup_(store_freep) Store *s = NULL;
+        int64_t t0 = base_time();
+        uint64_t usage = 0;
+        sqlite3 *db = NULL;
+        TS t;
+
+        /* 30 hours from 20:00 UTC, a sample every 10 minutes: three days, one of them whole. */
+        t0 = t0 - t0 % DAY - 4 * HOUR;
+        assert_int_equal(store_open(dbpath, &s), 0);
+        hello(s, "a1", 2, NULL, NULL);
+        for (int i = 0; i < 30 * 6; i++) {
+                int u = i % 5;
+                StoreCounts c = { .users = u, .listeners = u, .voice = i % 2, .video = 0 };
+
+                usage += 60000000ULL * (uint64_t)(u + 1) / 10;
+                ts_init(&t, t0 + (int64_t)i * 600000, (uint64_t)i + 1);
+                ts_cpu(&t, usage, 0, 0);
+                assert_int_equal(add_sample_counts(s, "a1", &t.s, i % 7 == 0 ? &(StoreCounts){ .users = u, .listeners = -1,
+                                                                                                .voice = -1, .video = -1 }
+                                                                               : &c),
+                                 1);
+                if (i % 50 == 0)
+                        assert_int_equal(store_flush(s), 0); /* several flushes per day: the day rows add up */
+        }
+        assert_int_equal(store_flush(s), 0);
+        s = store_free(s);
+        assert_double_equal(q("SELECT count(DISTINCT day_ms) FROM curves_day"), 3, 0);
+        assert_days_equal_hours();
+
+        /* A database of version 5 gets the same roll-up from migration 006. */
+        assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "DROP TABLE curves_day; DROP TABLE curve_mix_day; PRAGMA user_version = 5",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+        assert_double_equal(q("SELECT count(*) FROM sqlite_schema WHERE name = 'curves_day'"), 0, 0);
+        assert_int_equal(store_open(dbpath, &s), 0);
+        s = store_free(s);
+        assert_days_equal_hours();
+}
+
 static void add_poll(Store *s, const char *server, int64_t time_ms, bool ok, int64_t participants)
 {
         StoreBbbPoll p = {
@@ -1537,6 +1620,7 @@ int main(void)
                 cmocka_unit_test_setup(test_trends_hour_boundary, setup),
                 cmocka_unit_test_setup(test_curves, setup),
                 cmocka_unit_test_setup(test_epochs_hours_mix, setup),
+                cmocka_unit_test_setup(test_daily_rollup, setup),
                 cmocka_unit_test_setup(test_bbb, setup),
                 cmocka_unit_test_setup(test_hello_and_limits, setup),
                 cmocka_unit_test_setup(test_retention, setup),
