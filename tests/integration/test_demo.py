@@ -182,6 +182,8 @@ class Demo(unittest.TestCase):
         self.assertEqual(means, sorted(means), f"the curve does not rise: {means}")
         self.assertGreater(c["fit"]["slope"], 0)
         self.assertGreater(c["capacity"]["users"], LEVELS_MIN)
+        # The load's cgroup is a group of this host's processes, not a guest: its kind says so.
+        self.assertEqual(c["virt"], "none")
         print(f"demo curve: means {[round(m, 3) for m in means]}, fit {c['fit']}, capacity {c['capacity']}")
 
     def check_dashboard(self):
