@@ -120,8 +120,8 @@ def fill_db(path, now_ms):
     con.close()
 
 
-def capacity_truth(daemon, agent, metric, threshold):
-    """Where the curve of agent and metric reaches threshold: least squares over the level means of its
+def line_truth(daemon, agent, metric):
+    """The fit of agent and metric's curve, (intercept, slope): least squares over the level means of its
     newest epoch, each level of 3 samples or more once (as daemon/fit.c), from the curves rows stored (those
     fill_db wrote and those the daemon aggregated from the raw samples)."""
     rows = daemon.query("SELECT c.epoch, c.users, sum(c.n), sum(c.sum) FROM curves c JOIN agents a ON a.num = c.agent"
@@ -133,7 +133,13 @@ def capacity_truth(daemon, agent, metric, threshold):
     mx = sum(u for u, _ in levels) / n
     my = sum(m for _, m in levels) / n
     slope = sum((u - mx) * (m - my) for u, m in levels) / sum((u - mx) ** 2 for u, _ in levels)
-    return (threshold - (my - slope * mx)) / slope
+    return my - slope * mx, slope
+
+
+def capacity_truth(daemon, agent, metric, threshold):
+    """Where the curve of agent and metric reaches threshold (line_truth())."""
+    intercept, slope = line_truth(daemon, agent, metric)
+    return (threshold - intercept) / slope
 
 
 class BbbStub:
@@ -440,10 +446,13 @@ class Dashboard(unittest.TestCase):
                   "&& /%/.test(r.innerText))", what="steal curves")
         steal = b.js("""return Object.fromEntries([...document.querySelectorAll('#curve-fits tbody tr')].map(r =>
             [r.dataset.agent, [...r.cells].map(c => c.innerText)]));""")
-        self.assertEqual(steal["bbb1-lxc"][2], "0", steal)            # points
+        self.assertEqual(steal["bbb1-lxc"][2:6], ["0", "0", "–", "no points"], steal)
         self.assertGreater(int(steal["bbb2-kvm"][2]), 30, steal)
-        self.assertAlmostEqual(float(steal["bbb2-kvm"][4].rstrip(" %")) / 100, KVM_STEAL, delta=0.002, msg=steal)
-        self.assertGreater(float(steal["bbb2-kvm"][5].rstrip(" %")), 0, steal)  # it grows with the participants
+        # The fit shown (in %, two decimals) is the one of the stored steal rows.
+        intercept, slope = line_truth(self.daemon, "bbb2-kvm", "steal_ratio")
+        self.assertAlmostEqual(float(steal["bbb2-kvm"][4].rstrip(" %")) / 100, intercept, delta=6e-5, msg=steal)
+        self.assertAlmostEqual(float(steal["bbb2-kvm"][5].rstrip(" %")) / 100, slope, delta=6e-5, msg=steal)
+        self.assertGreater(slope, 0, steal)  # it grows with the participants
 
         self.assertNoConsoleErrors(b.console())
         errors = b.js("return document.getElementById('error').hidden ? '' : "
