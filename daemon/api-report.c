@@ -83,22 +83,9 @@ static json_t *report_resource_to_json(const CapacityCurve *e, const CapacityMod
                          m ? api_model_epoch_json(m) : json_null(), "limits", api_limits_json(&e->limits));
 }
 
-/* The window of an agent's report: exact when every resource's is, else the widest answered. */
-static QueryWindow report_window(const ReportData *d)
-{
-        QueryWindow w = d->curves[0].window;
-
-        for (unsigned r = 1; r < _CAPACITY_RESOURCE_MAX; r++) {
-                w.exact = w.exact && d->curves[r].window.exact;
-                w.answered_from = MIN(w.answered_from, d->curves[r].window.answered_from);
-                w.answered_to = MAX(w.answered_to, d->curves[r].window.answered_to);
-        }
-        return w;
-}
-
 static json_t *report_agent_to_json(const ReportData *d, const ApiPlanArgs *p)
 {
-        QueryWindow w = report_window(d);
+        QueryWindow w = report_agent_window(&d->view);
         _cleanup_json_ json_t *o = json_object();
         json_t *res = json_object();
         const CapacityCurve *b =

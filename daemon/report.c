@@ -337,13 +337,29 @@ static const char report_css[] =
         "section.guest{page-break-inside:avoid;border-top:2px solid #ddd;margin-top:12px}"
         "@media print{body{margin:8mm}}";
 
-/* Whether every guest's window was answered exactly (see QueryWindow). */
+QueryWindow report_agent_window(const ReportAgent *a)
+{
+        QueryWindow w = { .exact = true, .answered_from = INT64_MAX, .answered_to = INT64_MIN };
+
+        assert(a);
+        for (unsigned r = 0; r < _CAPACITY_RESOURCE_MAX; r++) {
+                const QueryWindow *c = a->curves[r] ? &a->curves[r]->window : NULL;
+
+                if (!c)
+                        continue;
+                w.exact = w.exact && c->exact;
+                w.answered_from = MIN(w.answered_from, c->answered_from);
+                w.answered_to = MAX(w.answered_to, c->answered_to);
+        }
+        return w;
+}
+
+/* Whether every guest's window was answered exactly. */
 static bool report_window_exact(const ReportAgent *agents, size_t n)
 {
         for (size_t i = 0; i < n; i++)
-                for (unsigned r = 0; r < _CAPACITY_RESOURCE_MAX; r++)
-                        if (agents[i].curves[r] && !agents[i].curves[r]->window.exact)
-                                return false;
+                if (!report_agent_window(&agents[i]).exact)
+                        return false;
         return true;
 }
 

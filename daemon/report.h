@@ -26,6 +26,10 @@ typedef struct ReportWindow {
 const char *report_unit_text(CapacityResource r);
 const char *report_unit_suffix(CapacityResource r);
 
+/* How an agent's window was answered over its resources: exact when every resource's was, else from
+ * the earliest to the latest time answered (see QueryWindow). */
+QueryWindow report_agent_window(const ReportAgent *a);
+
 /* Writes a complete HTML page (inline CSS and SVG, no scripts) for the n agents. Returns 0, or -ENOMEM
  * when f failed. */
 int report_html(const ReportAgent *agents, size_t n, const ReportWindow *w, FILE *f);
